@@ -1,0 +1,141 @@
+"""`gan-bench` command line: thin argument parsing over the importable functions of each module.
+
+  gan-bench train   --gin_file F [--gin_file F2] [--gin_binding 'k=v']... --workdir DIR
+  gan-bench sweep   FILE --results DIR [--executor local|ray|slurm] [--workers N] [--max_trials K] [--dry_run]
+  gan-bench status  DIR
+  gan-bench report  DIR [DIR...] --out OUT [--metric fid]
+  gan-bench eval    --workdir DIR [--metrics fid,kid]
+  gan-bench metrics --real A --fake B --metrics fid,kid,...
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+
+
+def _setup_logging():
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def enable_compilation_cache(path=None) -> str:
+    """Turn on JAX's persistent compilation cache so repeated shapes start stepping in seconds."""
+    import jax  # pylint: disable=import-outside-toplevel
+
+    path = path or os.environ.get("GAN_BENCH_JAX_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "gan_bench", "jax_cache")
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
+
+
+def cmd_train(args):
+    from gan_bench import parallel, trial  # pylint: disable=import-outside-toplevel
+
+    parallel.maybe_initialize_distributed()
+    if not args.no_compilation_cache:
+        enable_compilation_cache()
+    status = trial.run_trial(args.workdir, args.gin_file, args.gin_binding)
+    print(json.dumps(status, indent=1, sort_keys=True))
+    return 0 if status["state"] == "done" else 1
+
+
+def cmd_sweep(args):
+    from gan_bench.sweep import sweep_main  # pylint: disable=import-outside-toplevel
+
+    sweep_main(args.sweep_file, args.results, executor=args.executor, workers=args.workers,
+               max_trials=args.max_trials, dry_run=args.dry_run, population=args.population)
+    return 0
+
+
+def cmd_status(args):
+    from gan_bench.sweep import status_main  # pylint: disable=import-outside-toplevel
+
+    print(status_main(args.results_dir))
+    return 0
+
+
+def cmd_report(args):
+    from gan_bench.report import report_main  # pylint: disable=import-outside-toplevel
+
+    written = report_main(args.results_dirs, args.out, metric=args.metric)
+    print(json.dumps(written, indent=1, default=str))
+    return 0
+
+
+def cmd_eval(args):
+    from gan_bench import evaluate_trial  # pylint: disable=import-outside-toplevel
+
+    row = evaluate_trial.evaluate_workdir(args.workdir, args.metrics.split(",") if args.metrics else None)
+    print(json.dumps(row, indent=1, sort_keys=True))
+    return 0
+
+
+def cmd_metrics(args):
+    from gan_bench.metrics.cli_metrics import metrics_main  # pylint: disable=import-outside-toplevel
+
+    result = metrics_main(args.real, args.fake, args.metrics.split(","), args.out)
+    print(json.dumps(result, indent=1, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gan-bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="run or resume one trial")
+    t.add_argument("--gin_file", action="append", default=[], help="gin file (repeatable, in order)")
+    t.add_argument("--gin_binding", action="append", default=[], help="gin binding 'k = v' (repeatable)")
+    t.add_argument("--workdir", required=True)
+    t.add_argument("--no_compilation_cache", action="store_true")
+    t.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("sweep", help="expand a sweep file and run its trials")
+    s.add_argument("sweep_file")
+    s.add_argument("--results", required=True)
+    s.add_argument("--executor", default="local", choices=["local", "ray", "slurm"])
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--max_trials", type=int, default=None)
+    s.add_argument("--population", type=int, default=1)
+    s.add_argument("--dry_run", action="store_true")
+    s.set_defaults(fn=cmd_sweep)
+
+    st = sub.add_parser("status", help="counts of pending/running/done/diverged/failed trials")
+    st.add_argument("results_dir")
+    st.set_defaults(fn=cmd_status)
+
+    r = sub.add_parser("report", help="tables and figures from results folders")
+    r.add_argument("results_dirs", nargs="+")
+    r.add_argument("--out", required=True)
+    r.add_argument("--metric", default="fid")
+    r.set_defaults(fn=cmd_report)
+
+    e = sub.add_parser("eval", help="evaluate a trained trial's final checkpoint")
+    e.add_argument("--workdir", required=True)
+    e.add_argument("--metrics", default=None, help="comma-separated; default: the trial's trial.metrics")
+    e.set_defaults(fn=cmd_eval)
+
+    m = sub.add_parser("metrics", help="metrics between two image folders or .npz files")
+    m.add_argument("--real", required=True)
+    m.add_argument("--fake", required=True)
+    m.add_argument("--metrics", default="fid")
+    m.add_argument("--out", default=None, help="write the result as JSON here")
+    m.set_defaults(fn=cmd_metrics)
+    return p
+
+
+def main(argv=None) -> int:
+    _setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ValueError as e:  # configuration and input errors: one clear line, no traceback
+        print(f"gan-bench {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""GAN objectives (losses, penalties) and the train step."""

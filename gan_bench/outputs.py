@@ -1,0 +1,127 @@
+"""What a trial leaves in its folder: status.json, metrics.jsonl, sample grids, TensorBoard scalars.
+
+`status.json` is the trial's single source of truth and is written atomically, last: a folder without it
+(or with state `failed`) is not complete, whatever else it holds.
+"""
+import json
+import math
+import os
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from gan_bench.checkpoint import atomic_write_bytes
+
+FINAL_STATES = ("done", "diverged")
+
+
+def read_status(workdir: str) -> Optional[dict]:
+    path = os.path.join(workdir, "status.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_status(workdir: str, state: str, step: int, **extra) -> dict:
+    status = {"state": state, "step": int(step), "time": time.time(), **extra}
+    atomic_write_bytes(os.path.join(workdir, "status.json"),
+                       (json.dumps(_jsonable(status), indent=1, sort_keys=True) + "\n").encode())
+    return status
+
+
+def clear_status(workdir: str) -> None:
+    """A rerun of a failed trial starts without the old failure on record."""
+    path = os.path.join(workdir, "status.json")
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else str(x)  # JSON has no NaN/Inf
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    return x
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per evaluation, `{"step": n, ...}`, steps strictly increasing."""
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, "metrics.jsonl")
+
+    def read(self) -> List[dict]:
+        if not os.path.exists(self.path):
+            return []
+        rows = []
+        with open(self.path) as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # a line torn by a kill: everything after it is dropped
+        return rows
+
+    def truncate_after(self, step: int) -> None:
+        """On resume, drop evaluations newer than the restored checkpoint so none is recorded twice."""
+        rows = [r for r in self.read() if r["step"] <= step]
+        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+    def append(self, row: Dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(_jsonable(row)) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
+    """[N, H, W, C] in [-1, 1] -> one uint8 [rows*H, cols*W, C] mosaic."""
+    n, h, w, c = images.shape
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * h, cols * w, c), -1.0, np.float32)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        grid[r * h:(r + 1) * h, k * w:(k + 1) * w] = img
+    return np.round((np.clip(grid, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def save_samples_png(path: str, samples: np.ndarray, real: Optional[np.ndarray] = None) -> np.ndarray:
+    """Write a sample grid (images) or a scatter plot (2-D points) as PNG; returns the picture as uint8."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if samples.ndim == 2:
+        picture = _scatter(samples, real)
+    else:
+        picture = image_grid(samples[:64])
+    img = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
+    tmp = path + ".tmp.png"
+    img.save(tmp)
+    os.replace(tmp, path)
+    return picture
+
+
+def _scatter(samples, real):
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", label="generated")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=6)
+    fig.canvas.draw()
+    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return picture

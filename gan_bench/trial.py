@@ -1,0 +1,334 @@
+"""Trials: a gin config in, a self-describing folder out; alone or as a population in one compiled step.
+
+`run_trial(workdir, gin_files, gin_bindings)` parses and checks the configuration, builds data, networks and
+the compiled step *before* any training, resumes from the newest checkpoint in `workdir`, trains with the
+batch sharded over all devices, evaluates every `eval_every` steps, and writes `status.json` last. A run
+killed at any point (SIGKILL included) is continued by running the same command again.
+
+`run_population(workdirs, configs)` trains P trials that share shapes (same net, data, batch, loss, ...;
+different seeds, learning rates, betas, penalty weights) with `jax.vmap` over a leading population axis.
+Each member writes the same folder, with the same numbers (to float tolerance), as its solo run would.
+"""
+import functools
+import logging
+import os
+import queue
+import threading
+import time
+from typing import List, Optional, Sequence
+
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_bench import checkpoint, data, nets, parallel
+from gan_bench.config import TrialConfig, parse_config
+from gan_bench.gan.losses import LOSSES
+from gan_bench.gan.penalties import PENALTIES
+from gan_bench.gan.state import TRACED_HPARAMS, hparams_of, init_state
+from gan_bench.gan.train_step import GANModel, train_step
+from gan_bench.outputs import (FINAL_STATES, MetricsLog, clear_status, read_status, save_samples_png,
+                               write_status)
+
+log = logging.getLogger("gan_bench")
+
+_EVAL_Z = 0xE7A1  # purpose constant of the fixed evaluation latents
+# Fields a population may vary: the traced hyperparameters, the seed, and pure bookkeeping.
+_MEMBER_FIELDS = set(TRACED_HPARAMS) | {"seed"}
+
+
+def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1) -> GANModel:
+    """The static part of the trial; raises ValueError for unknown names or impossible shapes."""
+    loss_fn, penalty_fn = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
+    generator, discriminator = nets.build(
+        cfg.architecture, data_shape=tuple(dataset.shape), z_dim=cfg.z_dim, d_norm=cfg.d_norm,
+        g_norm=cfg.g_norm, bn_groups=bn_groups)
+    return GANModel(generator=generator, discriminator=discriminator, loss_fn=loss_fn,
+                    penalty_fn=penalty_fn, z_dim=cfg.z_dim, z_dist=cfg.z_dist, n_disc=cfg.n_disc,
+                    pack=cfg.pack, data_shape=tuple(dataset.shape), optimizer=cfg.optimizer,
+                    clip_weights=cfg.penalty == "weight_clipping")
+
+
+def population_key(cfg: TrialConfig, config_text: str):
+    """Trials with equal keys can share one compiled step: they differ only in traced values and seed.
+
+    The key is the config with the member fields reset, plus the parsed gin text without `trial.` lines
+    (bindings of network families, metrics, ... must be equal too).
+    """
+    shared = TrialConfig(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
+                            **{f: getattr(TrialConfig, f) for f in _MEMBER_FIELDS}})
+    others = "\n".join(line for line in config_text.splitlines() if not line.startswith("trial."))
+    return shared, others
+
+
+def real_batches(cfg: TrialConfig, dataset, step: int, rows: slice) -> np.ndarray:
+    """The `n_disc` real batches of generator step `step`, [n_disc, B_local, ...]; a pure function of step."""
+    out = []
+    for i in range(cfg.n_disc):
+        idx = data.batch_indices(cfg.seed, step * cfg.n_disc + i, cfg.batch_size, dataset.num_examples)
+        out.append(dataset.get(idx[rows]))
+    return np.stack(out)
+
+
+class Prefetcher:
+    """Loads and transfers the batches of the next steps in a thread, so the device never waits for data."""
+
+    def __init__(self, load, start: int, stop: int, depth: int = 2):
+        self._queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, args=(load, start, stop), daemon=True)
+        self._thread.start()
+
+    def _run(self, load, start, stop):
+        for step in range(start, stop):
+            try:
+                self._queue.put((step, load(step), None))
+            except Exception as e:  # surfaced in the training thread
+                self._queue.put((step, None, e))
+                return
+
+    def get(self):
+        step, batch, error = self._queue.get()
+        if error is not None:
+            raise error
+        return step, batch
+
+
+class Engine:
+    """Data, networks and compiled functions shared by the members of a run (1 member = a solo trial).
+
+    `stacked=False`: one trial, state unbatched, batch sharded over devices. `stacked=True`: P members with
+    a leading population axis; the population axis is sharded over devices when P divides evenly, else
+    the batch axis is.
+    """
+
+    def __init__(self, cfg: TrialConfig, members: int, stacked: bool):
+        self.cfg, self.members, self.stacked = cfg, members, stacked
+        parallel.check_divisible(cfg.batch_size)
+        self.dataset = data.load(cfg.dataset, split="train", data_dir=cfg.data_dir)
+        bn_groups = jax.device_count() if cfg.bn_stats == "per_device" else 1
+        self.model = build_model(cfg, self.dataset, bn_groups)
+        self.mesh = parallel.data_mesh()
+        self.rows = parallel.process_slice(cfg.batch_size)
+        self.is_chief = jax.process_index() == 0
+        init = functools.partial(init_state, self.model, cfg.optimizer)
+        step = functools.partial(train_step, self.model)
+        rep = parallel.replicated(self.mesh)
+        if not stacked:
+            self._batch_axis, state_sharding = 1, rep
+        elif members % jax.device_count() == 0:
+            self._batch_axis, state_sharding = 0, parallel.batch_sharding(self.mesh, 0)
+            init, step = jax.vmap(init), jax.vmap(step)
+        else:
+            self._batch_axis, state_sharding = 2, rep
+            init, step = jax.vmap(init), jax.vmap(step)
+        self.state_sharding = state_sharding
+        self.init = jax.jit(init, out_shardings=state_sharding)
+        self.step = jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, state_sharding),
+                            in_shardings=(state_sharding, parallel.batch_sharding(self.mesh, self._batch_axis)))
+        self._sample = jax.jit(lambda params, g_state, z: self.model.generate(params, g_state, z))
+
+    def load(self, cfgs: List[TrialConfig], step: int):
+        batches = [real_batches(c, self.dataset, step, self.rows) for c in cfgs]
+        host = np.stack(batches) if self.stacked else batches[0]
+        return parallel.put_batch(self.mesh, host, self._batch_axis)
+
+    def member_state(self, state, i: int):
+        return jax.tree_util.tree_map(lambda x: x[i], state) if self.stacked else state
+
+    def samples(self, cfg: TrialConfig, state, n: int) -> np.ndarray:
+        """n generated samples from the member's fixed latents (its EMA generator when the EMA is on)."""
+        z = self.model.sample_z(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), _EVAL_Z), n)
+        params = state.ema_params if cfg.ema_decay > 0 else state.g_params
+        out = [np.asarray(self._sample(params, state.g_state, z[i:i + 500])) for i in range(0, n, 500)]
+        return np.concatenate(out)
+
+    @functools.cached_property
+    def eval_dataset(self):
+        return data.load(self.cfg.dataset, split=self.cfg.eval_split, data_dir=self.cfg.data_dir)
+
+    def evaluate(self, cfg: TrialConfig, state, step: int, train_logs: dict) -> dict:
+        row = {"step": step, **{k: float(v) for k, v in train_logs.items()}}
+        if cfg.metrics:
+            from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
+            eval_set = self.eval_dataset
+            real = eval_set.get(np.arange(min(cfg.eval_num_samples, eval_set.num_examples)))
+            params = state.ema_params if cfg.ema_decay > 0 else state.g_params
+            ctx = ev.EvalContext(real=real, fake=self.samples(cfg, state, cfg.eval_num_samples),
+                                 dataset=eval_set,
+                                 generate=lambda z: self.model.generate(params, state.g_state, z),
+                                 z_dim=cfg.z_dim, seed=cfg.seed, cache_dir=None)
+            row.update(ev.evaluate(cfg.metrics, ctx))
+        return row
+
+
+class Member:
+    """One trial's folder and bookkeeping inside a run."""
+
+    def __init__(self, workdir: str, cfg: TrialConfig, config_text: str):
+        self.workdir, self.cfg, self.config_text = workdir, cfg, config_text
+        self.metrics_log = MetricsLog(workdir)
+        self.writer = None
+        self.status: Optional[dict] = None  # set once the member is finished (done or diverged)
+
+    def write_config(self):
+        checkpoint.atomic_write_bytes(os.path.join(self.workdir, "config.gin"), self.config_text.encode())
+
+    @property
+    def ckpt_dir(self):
+        return os.path.join(self.workdir, "ckpt")
+
+
+def _due(step: int, every: int, last: int) -> bool:
+    return step == last or (every > 0 and step % every == 0)
+
+
+def _restore(engine: Engine, members: List[Member], state):
+    """Resume every member from the newest step that all of them have a checkpoint for (else from 0)."""
+    common = set.intersection(*(set(checkpoint.list_steps(m.ckpt_dir)) for m in members))
+    if not common:
+        return state
+    step = max(common)
+    restored = [checkpoint.restore(m.ckpt_dir, step, engine.member_state(state, i))
+                for i, m in enumerate(members)]
+    host = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *restored) if engine.stacked else restored[0]
+    return jax.device_put(host, engine.state_sharding)
+
+
+def run_members(engine: Engine, members: List[Member]) -> List[dict]:
+    """Train the members to `train_steps`, writing each one's folder; returns their final statuses."""
+    cfg, cfgs = engine.cfg, [m.cfg for m in members]
+    seeds = jnp.asarray([c.seed for c in cfgs], jnp.int32)
+    hparams = [hparams_of(c) for c in cfgs]
+    if engine.stacked:
+        state = engine.init(seeds, jax.tree_util.tree_map(lambda *x: jnp.stack(x), *hparams))
+    else:
+        state = engine.init(cfgs[0].seed, hparams[0])
+    state = _restore(engine, members, state)
+    start = int(np.min(jax.device_get(state.step)))
+    for m in members:
+        m.write_config()
+        m.metrics_log.truncate_after(start)
+        m.writer = _tensorboard(m.workdir) if engine.is_chief else None
+    log.info("%d trial(s) %s: steps %d..%d on %d device(s)", len(members), members[0].workdir, start,
+             cfg.train_steps, jax.device_count())
+    prefetch = Prefetcher(functools.partial(engine.load, cfgs), start, cfg.train_steps)
+    t0 = time.time()
+    for _ in range(start, cfg.train_steps):
+        step, batch = prefetch.get()
+        state, logs = engine.step(state, batch)
+        done = step + 1
+        due = {name: _due(done, getattr(cfg, f"{name}_every"), cfg.train_steps)
+               for name in ("ckpt", "eval", "sample", "log")}
+        if not any(due.values()):
+            continue
+        logs_host, bad_steps = jax.device_get((logs, state.nonfinite_step))
+        for i, m in enumerate(members):
+            if m.status is not None:
+                continue
+            m_logs = jax.tree_util.tree_map(lambda x: x[i], logs_host) if engine.stacked else logs_host
+            bad = int(np.asarray(bad_steps)[i] if engine.stacked else bad_steps)
+            if bad >= 0:
+                log.warning("trial %s diverged at step %d", m.workdir, bad)
+                m.status = write_status(m.workdir, "diverged", bad, train_steps=cfg.train_steps,
+                                        losses={k: float(v) for k, v in m_logs.items()})
+                continue
+            _member_outputs(engine, m, engine.member_state(state, i), done, m_logs, due, t0, start)
+        if all(m.status is not None for m in members):
+            break
+    for m in members:
+        if m.status is None:
+            if m.writer:
+                m.writer.close()
+            final = m.metrics_log.read()
+            steps_done = cfg.train_steps - start
+            m.status = write_status(m.workdir, "done", cfg.train_steps, train_steps=cfg.train_steps,
+                                    final_metrics=final[-1] if final else {}, population=len(members),
+                                    steps_per_sec=steps_done / max(time.time() - t0, 1e-9) if steps_done else None)
+    return [m.status for m in members]
+
+
+def _member_outputs(engine, m: Member, state, done, logs, due, t0, start):
+    cfg = m.cfg
+    if due["log"]:
+        rate = (done - start) / max(time.time() - t0, 1e-9)
+        log.info("%s step %d/%d %s %.2f steps/s", os.path.basename(m.workdir.rstrip("/")), done,
+                 cfg.train_steps, " ".join(f"{k}={float(v):.4g}" for k, v in sorted(logs.items())), rate)
+        if m.writer:
+            for k, v in logs.items():
+                m.writer.add_scalar(f"train/{k}", float(v), done)
+    if not engine.is_chief:
+        return
+    if due["sample"]:
+        fake = engine.samples(cfg, state, 64 if len(engine.dataset.shape) == 3 else 2000)
+        real = engine.dataset.get(np.arange(min(2000, engine.dataset.num_examples))) if fake.ndim == 2 else None
+        picture = save_samples_png(os.path.join(m.workdir, "samples", f"step_{done:07d}.png"), fake, real)
+        if m.writer:
+            m.writer.add_image("samples", picture, done, dataformats="HWC")
+    if due["eval"]:
+        row = engine.evaluate(cfg, state, done, logs)
+        m.metrics_log.append(row)
+        if m.writer:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    m.writer.add_scalar(f"eval/{k}", v, done)
+    if due["ckpt"]:
+        checkpoint.save(m.ckpt_dir, done, state, cfg.keep_ckpts)
+
+
+def _tensorboard(workdir: str):
+    try:
+        from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    return SummaryWriter(os.path.join(workdir, "tb"))
+
+
+def _parse_member(gin_files, gin_bindings):
+    """The member's checked config and its gin text (every binding as parsed: what config.gin records)."""
+    cfg = parse_config(gin_files, gin_bindings)
+    return cfg, gin.config_str()
+
+
+def run_trial(workdir: str, gin_files: Sequence[str] = (), gin_bindings: Sequence[str] = ()) -> dict:
+    """Run (or resume) one trial; see the module docstring. Returns the final status."""
+    return run_population([workdir], [gin_files], [gin_bindings], stacked=False)[0]
+
+
+def run_population(workdirs: Sequence[str], gin_files: Sequence[Sequence[str]],
+                   gin_bindings: Sequence[Sequence[str]], stacked: bool = True) -> List[dict]:
+    """Run (or resume) several trials that share shapes in one vmapped step; returns their statuses.
+
+    Members already done or diverged are left as they are. Configuration errors raise ValueError before
+    any compute (and mark the members failed); members that differ in more than seed and traced
+    hyperparameters are refused. Any exception during training is recorded as status `failed` (with the
+    error) in every unfinished member's folder and re-raised; an interrupt leaves folders resumable.
+    """
+    statuses = [read_status(w) for w in workdirs]
+    todo = [i for i, s in enumerate(statuses) if not (s and s["state"] in FINAL_STATES)]
+    if not todo:
+        return statuses
+    for i in todo:
+        os.makedirs(workdirs[i], exist_ok=True)
+    try:
+        members = []
+        for i in todo:
+            cfg, text = _parse_member(gin_files[i], gin_bindings[i])
+            members.append(Member(workdirs[i], cfg, text))
+        key = population_key(members[0].cfg, members[0].config_text)
+        for m in members[1:]:
+            if population_key(m.cfg, m.config_text) != key:
+                raise ValueError(f"trial {m.workdir} cannot join the population of {members[0].workdir}: "
+                                 f"they differ in more than {sorted(_MEMBER_FIELDS)}")
+        for m in members:
+            clear_status(m.workdir)  # a rerun of a failed trial starts without the old failure on record
+        engine = Engine(members[0].cfg, len(members), stacked)
+        results = run_members(engine, members)
+    except Exception as e:
+        for i in todo:
+            steps = checkpoint.list_steps(os.path.join(workdirs[i], "ckpt"))
+            write_status(workdirs[i], "failed", steps[-1] if steps else 0, error=f"{type(e).__name__}: {e}")
+        raise
+    for i, status in zip(todo, results):
+        statuses[i] = status
+    return statuses
