@@ -22,6 +22,7 @@ setup(
         "pillow",
         "tensorboardX",
         "tqdm",
+        "tabulate",
     ],
     extras_require={
         "test": ["pytest", "prdc", "scikit-learn", "tensorflow-datasets", "importlib_resources"],

@@ -1,0 +1,244 @@
+"""Results folders → one pandas DataFrame, one row per trial.
+
+A results folder holds trial folders `DIR/<trial_id>/` (docs/ARCHITECTURE.md): `trial.json` (the sweep's
+record), `config.gin` (operative config), `status.json` (final state) and `metrics.jsonl` (one object per
+evaluation). Columns of the frame:
+
+  results_dir, id, seed, state, step, error, n_evals, sweep, config_id, config, model,
+  every TrialConfig field (default ← config.gin ← trial.json bindings), every other binding by its gin key,
+  final_<metric> (value at the last evaluation that reports it), best_<metric> (min or max over evaluations,
+  see `DIRECTIONS`).
+
+A file that cannot be read or parsed gives a warning naming it and the trial is counted as `failed`; loading
+never stops on one bad trial.
+"""
+import ast
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import warnings
+from typing import Dict, List, Sequence, Tuple
+
+import pandas as pd
+
+from gan_bench.config import TrialConfig
+
+TRIAL_FILES = ("trial.json", "config.gin", "status.json", "metrics.jsonl")
+
+# Lucic et al. 2018, "Are GANs Created Equal?", Table 1: model name from (loss, penalty).
+MODEL_NAMES = {
+    ("minimax", "none"): "MM GAN",
+    ("non_saturating", "none"): "NS GAN",
+    ("least_squares", "none"): "LSGAN",
+    ("wasserstein", "weight_clipping"): "WGAN",
+    ("wasserstein", "wgan_gp"): "WGAN GP",
+    ("non_saturating", "dragan"): "DRAGAN",
+}
+
+# Which way is better, per metric. Metrics not listed here are taken as higher-is-better.
+DIRECTIONS = {
+    "fid": "min", "kid": "min", "kid_mean": "min", "kid_std": "min", "fid_std": "min",
+    "is_mean": "max", "is_std": "min", "prd_f8": "max", "prd_f1_8": "max",
+    "precision": "max", "recall": "max", "f1": "max", "density": "max", "coverage": "max",
+    "modes_covered": "max", "high_quality": "max", "kl_modes": "min", "reverse_kl": "min",
+}
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "infinity": math.inf, "-inf": -math.inf,
+               "-infinity": -math.inf}
+
+
+def direction(metric: str) -> str:
+    """'min' if lower values of `metric` are better (FID, KID, ...), else 'max'."""
+    return DIRECTIONS.get(metric, "max")
+
+
+def model_name(loss: str, penalty: str) -> str:
+    """The Lucic et al. (2018) name of a (loss, penalty) pair, or 'loss+penalty' for any other pair."""
+    return MODEL_NAMES.get((loss, penalty), f"{loss}+{penalty}")
+
+
+def parse_gin_values(text: str) -> Dict[str, object]:
+    """`key = value` statements of an operative gin config (`gin.config_str()`), values as Python literals.
+
+    Statements may continue over lines (a trailing backslash or open brackets). Values that are not Python
+    literals (gin references `@f`, macros `%X`) are kept as their text. Raises ValueError on a statement
+    without '='.
+    """
+    values, pending, depth = {}, "", 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#") or line.startswith(("import ", "include "))):
+            continue
+        continued = line.endswith("\\")
+        pending += " " + (line[:-1] if continued else line)
+        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+        if continued or depth > 0:
+            continue
+        key, sep, value = pending.partition("=")
+        if not sep:
+            raise ValueError(f"gin statement without '=': {pending.strip()!r}")
+        value = value.strip()
+        try:
+            values[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            values[key.strip()] = value
+        pending, depth = "", 0
+    if pending.strip():
+        raise ValueError(f"unterminated gin statement: {pending.strip()!r}")
+    return values
+
+
+def _column(key: str) -> str:
+    """`trial.loss` → `loss`; any other gin key keeps its full name."""
+    return key[len("trial."):] if key.startswith("trial.") else key
+
+
+def _cell(value):
+    """Lists and dicts as canonical JSON text, so columns stay hashable for grouping."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _as_float(value) -> float:
+    """A metric value as float: numbers, and the strings 'nan'/'inf' that JSON writers use; else NaN."""
+    if isinstance(value, bool):
+        return math.nan
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.strip().lower() in _NON_FINITE:
+        return _NON_FINITE[value.strip().lower()]
+    return math.nan
+
+
+def summarize_metrics(rows: Sequence[dict]) -> Dict[str, float]:
+    """`final_<m>` (last evaluation reporting m) and `best_<m>` (by `direction(m)`, NaN ignored) per metric."""
+    out: Dict[str, float] = {}
+    series: Dict[str, List[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key == "step" or isinstance(value, (list, dict, bool)) or value is None:
+                continue
+            if isinstance(value, str) and value.strip().lower() not in _NON_FINITE:
+                continue
+            series.setdefault(key, []).append(_as_float(value))
+    for key, vals in series.items():
+        out[f"final_{key}"] = vals[-1]
+        finite = [v for v in vals if not math.isnan(v)]
+        out[f"best_{key}"] = (min(finite) if direction(key) == "min" else max(finite)) if finite else math.nan
+    return out
+
+
+def _read_json(path: str, problems: List[str]):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        return data
+    except (OSError, ValueError) as e:
+        problems.append(f"{path}: {e}")
+        return None
+
+
+def _read_metrics(path: str, problems: List[str]) -> List[dict]:
+    rows = []
+    try:
+        with open(path) as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError(f"line {number} is not a JSON object")
+                rows.append(row)
+    except (OSError, ValueError) as e:
+        problems.append(f"{path}: {e}")
+    return rows
+
+
+def load_trial(folder: str) -> Tuple[dict, List[str]]:
+    """One trial folder → (row dict, problems). Each problem names the file; any problem marks it failed."""
+    problems: List[str] = []
+    row = {f.name: f.default for f in dataclasses.fields(TrialConfig)}
+    row["metrics"] = _cell(list(row["metrics"]))
+    record = _read_json(os.path.join(folder, "trial.json"), problems) \
+        if os.path.exists(os.path.join(folder, "trial.json")) else None
+    gin_path = os.path.join(folder, "config.gin")
+    if os.path.exists(gin_path):
+        try:
+            with open(gin_path) as f:
+                row.update({_column(k): _cell(v) for k, v in parse_gin_values(f.read()).items()})
+        except (OSError, ValueError) as e:
+            problems.append(f"{gin_path}: {e}")
+    bindings = record.get("bindings", {}) if record else {}
+    if not isinstance(bindings, dict):
+        problems.append(f"{os.path.join(folder, 'trial.json')}: 'bindings' is not an object")
+        bindings = {}
+    row.update({_column(k): _cell(v) for k, v in bindings.items()})
+    row["id"] = str(record.get("id", os.path.basename(folder))) if record else os.path.basename(folder)
+    if record and "seed" in record:
+        row["seed"] = record["seed"]
+    row["sweep"] = record.get("sweep") if record else None
+    # A configuration = everything the sweep chose except the seed (Lucic et al. 2018, Sec. 5: seeds are
+    # restarts of one hyperparameter setting); without a sweep record, the operative config minus the seed.
+    if record:
+        key = {"sweep": row["sweep"], "gin_files": record.get("gin_files"), "dataset": row["dataset"],
+               "bindings": {k: v for k, v in bindings.items() if k != "trial.seed"}}
+        label = ", ".join(f"{_column(k)}={v}" for k, v in sorted(key["bindings"].items()))
+    else:
+        key = {k: v for k, v in row.items() if k not in ("seed", "id")}
+        label = os.path.basename(folder)
+    row["config_id"] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    row["config"] = label or "(base)"
+    status_path = os.path.join(folder, "status.json")
+    status = _read_json(status_path, problems) if os.path.exists(status_path) else None
+    if status is not None and status.get("state") not in ("done", "diverged", "failed"):
+        problems.append(f"{status_path}: unknown state {status.get('state')!r}")
+    metrics_path = os.path.join(folder, "metrics.jsonl")
+    evals = _read_metrics(metrics_path, problems) if os.path.exists(metrics_path) else []
+    row.update(summarize_metrics(evals))
+    row["n_evals"] = len(evals)
+    if status is not None:
+        row["state"], row["step"], row["error"] = status.get("state"), status.get("step"), status.get("error")
+    else:
+        row["state"] = "running" if (os.path.exists(gin_path) or evals) else "pending"
+        row["step"] = evals[-1].get("step") if evals else None
+        row["error"] = None
+    if problems:
+        row["state"], row["error"] = "failed", "; ".join(problems)
+    row["model"] = model_name(str(row["loss"]), str(row["penalty"]))
+    return row, problems
+
+
+def trial_folders(results_dir: str) -> List[str]:
+    """Sub-folders of `results_dir` that hold at least one trial file, sorted by name."""
+    if not os.path.isdir(results_dir):
+        raise ValueError(f"results folder not found: {results_dir}")
+    names = sorted(os.listdir(results_dir))
+    return [os.path.join(results_dir, n) for n in names
+            if any(os.path.isfile(os.path.join(results_dir, n, f)) for f in TRIAL_FILES)]
+
+
+def load_results(dirs: Sequence[str]) -> pd.DataFrame:
+    """All trials of the results folders `dirs`, one row each (columns: see the module docstring).
+
+    Raises ValueError when a folder does not exist. Returns an empty frame when no trial is found.
+    """
+    if isinstance(dirs, (str, os.PathLike)):
+        dirs = [dirs]
+    rows = []
+    for results_dir in dirs:
+        for folder in trial_folders(str(results_dir)):
+            row, problems = load_trial(folder)
+            for problem in problems:
+                warnings.warn(f"trial {os.path.basename(folder)} counted as failed: {problem}", stacklevel=2)
+            row["results_dir"] = str(results_dir)
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    first = ["results_dir", "id", "model", "dataset", "seed", "state", "step", "config", "config_id"]
+    return frame[first + [c for c in frame.columns if c not in first]]
