@@ -1,0 +1,23 @@
+"""Datasets by name: `load(name, split, data_dir, **options) -> Dataset`, and the pure batch order.
+
+Names (the values of `trial.dataset`): ring8, grid25 (2-D mixtures), polygons (Lucic et al. 2018
+triangles), stacked_mnist, mnist, fashion_mnist, cifar10 (local files or tensorflow-datasets), npz,
+image_folder (local files), celeb_a, lsun_bedroom, imagenet_32, imagenet_64 (tensorflow-datasets).
+"""
+from typing import Optional
+
+from gan_bench.data import files, polygons, stacked, standard, synthetic, tfds_data  # noqa: F401  (registration)
+from gan_bench.data.base import DATASETS, ArrayDataset, Dataset, batch_indices
+
+__all__ = ["DATASETS", "ArrayDataset", "Dataset", "batch_indices", "load"]
+
+
+def load(name: str, split: str = "train", data_dir: Optional[str] = None, **options) -> Dataset:
+    """The `split` of dataset `name`; ValueError naming the bad name, split or option and the choices."""
+    if not isinstance(name, str):
+        raise ValueError(f"dataset name must be a string, got {name!r}")
+    if not isinstance(split, str):
+        raise ValueError(f"dataset split must be a string, got {split!r}")
+    if data_dir is not None and not isinstance(data_dir, str):
+        data_dir = str(data_dir)
+    return DATASETS.get(name)(split=split, data_dir=data_dir, **options)
