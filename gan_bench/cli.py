@@ -19,20 +19,9 @@ def _setup_logging():
                         datefmt="%H:%M:%S")
 
 
-def enable_compilation_cache(path=None) -> str:
-    """Turn on JAX's persistent compilation cache so repeated shapes start stepping in seconds."""
-    import jax  # pylint: disable=import-outside-toplevel
-
-    path = path or os.environ.get("GAN_BENCH_JAX_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "gan_bench", "jax_cache")
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
-
-
 def cmd_train(args):
     from gan_bench import parallel, trial  # pylint: disable=import-outside-toplevel
+    from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
 
     parallel.maybe_initialize_distributed()
     if not args.no_compilation_cache:
@@ -45,9 +34,22 @@ def cmd_train(args):
 def cmd_sweep(args):
     from gan_bench.sweep import sweep_main  # pylint: disable=import-outside-toplevel
 
-    sweep_main(args.sweep_file, args.results, executor=args.executor, workers=args.workers,
-               max_trials=args.max_trials, dry_run=args.dry_run, population=args.population)
-    return 0
+    if not args.dry_run:
+        os.environ.setdefault("GAN_BENCH_JAX_CACHE", os.path.join(args.results, ".jax_cache"))
+    options = {k: getattr(args, k) for k in _EXECUTOR_FLAGS[args.executor] if getattr(args, k) is not None}
+    summary = sweep_main(args.sweep_file, args.results, executor=args.executor, workers=args.workers,
+                         max_trials=args.max_trials, dry_run=args.dry_run, population=args.population,
+                         lease_ttl=args.lease_ttl, **options)
+    return 1 if summary.get("failed") else 0
+
+
+# Executor-specific flags (gan_bench.sweep executors' options), passed only to the executor that takes them.
+_EXECUTOR_FLAGS = {
+    "local": (),
+    "ray": ("address", "cpus_per_trial", "gpus_per_trial"),
+    "slurm": ("cluster", "partition", "timeout_min", "cpus_per_task", "gpus_per_node", "mem_gb",
+              "array_parallelism"),
+}
 
 
 def cmd_status(args):
@@ -101,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max_trials", type=int, default=None)
     s.add_argument("--population", type=int, default=1)
     s.add_argument("--dry_run", action="store_true")
+    s.add_argument("--lease_ttl", type=float, default=300.0,
+                   help="seconds after which a dead worker's claim on a trial may be taken over")
+    s.add_argument("--address", default=None, help="ray: address of a running cluster (default: start one)")
+    s.add_argument("--cpus_per_trial", type=float, default=None, help="ray: CPUs per task")
+    s.add_argument("--gpus_per_trial", type=float, default=None, help="ray: GPUs per task")
+    s.add_argument("--cluster", default=None, help="slurm: submitit cluster (slurm | local | debug)")
+    s.add_argument("--partition", default=None, help="slurm: partition")
+    s.add_argument("--timeout_min", type=int, default=None, help="slurm: time limit per job, minutes")
+    s.add_argument("--cpus_per_task", type=int, default=None, help="slurm: CPUs per task")
+    s.add_argument("--gpus_per_node", type=int, default=None, help="slurm: GPUs per node")
+    s.add_argument("--mem_gb", type=int, default=None, help="slurm: memory per job, GB")
+    s.add_argument("--array_parallelism", type=int, default=None, help="slurm: max array tasks at once")
     s.set_defaults(fn=cmd_sweep)
 
     st = sub.add_parser("status", help="counts of pending/running/done/diverged/failed trials")

@@ -27,7 +27,7 @@ def read_status(workdir: str) -> Optional[dict]:
 def write_status(workdir: str, state: str, step: int, **extra) -> dict:
     status = {"state": state, "step": int(step), "time": time.time(), **extra}
     atomic_write_bytes(os.path.join(workdir, "status.json"),
-                       (json.dumps(_jsonable(status), indent=1, sort_keys=True) + "\n").encode())
+                       (json.dumps(jsonable(status), indent=1, sort_keys=True) + "\n").encode())
     return status
 
 
@@ -38,18 +38,18 @@ def clear_status(workdir: str) -> None:
         os.remove(path)
 
 
-def _jsonable(x):
+def jsonable(x):
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, (np.floating, float)):
         x = float(x)
         return x if math.isfinite(x) else str(x)  # JSON has no NaN/Inf
     if isinstance(x, np.integer):
         return int(x)
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     return x
 
 
@@ -78,7 +78,7 @@ class MetricsLog:
 
     def append(self, row: Dict) -> None:
         with open(self.path, "a") as f:
-            f.write(json.dumps(_jsonable(row)) + "\n")
+            f.write(json.dumps(jsonable(row)) + "\n")
             f.flush()
             os.fsync(f.fileno())
 

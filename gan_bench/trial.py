@@ -213,11 +213,14 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
     log.info("%d trial(s) %s: steps %d..%d on %d device(s)", len(members), members[0].workdir, start,
              cfg.train_steps, jax.device_count())
     prefetch = Prefetcher(functools.partial(engine.load, cfgs), start, cfg.train_steps)
-    t0 = time.time()
+    t0, rate_from = time.time(), start  # steps/s counts from the end of the first (compiling) step
     for _ in range(start, cfg.train_steps):
         step, batch = prefetch.get()
         state, logs = engine.step(state, batch)
         done = step + 1
+        if step == start:
+            jax.block_until_ready(state.step)
+            t0, rate_from = time.time(), done
         due = {name: _due(done, getattr(cfg, f"{name}_every"), cfg.train_steps)
                for name in ("ckpt", "eval", "sample", "log")}
         if not any(due.values()):
@@ -233,7 +236,7 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
                 m.status = write_status(m.workdir, "diverged", bad, train_steps=cfg.train_steps,
                                         losses={k: float(v) for k, v in m_logs.items()})
                 continue
-            _member_outputs(engine, m, engine.member_state(state, i), done, m_logs, due, t0, start)
+            _member_outputs(engine, m, engine.member_state(state, i), done, m_logs, due, t0, rate_from)
         if all(m.status is not None for m in members):
             break
     for m in members:
@@ -241,7 +244,7 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
             if m.writer:
                 m.writer.close()
             final = m.metrics_log.read()
-            steps_done = cfg.train_steps - start
+            steps_done = cfg.train_steps - rate_from
             m.status = write_status(m.workdir, "done", cfg.train_steps, train_steps=cfg.train_steps,
                                     final_metrics=final[-1] if final else {}, population=len(members),
                                     steps_per_sec=steps_done / max(time.time() - t0, 1e-9) if steps_done else None)
