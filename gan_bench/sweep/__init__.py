@@ -1,0 +1,110 @@
+"""Sweeps: expand a gin sweep file into trials and run them with an executor; report their status.
+
+    sweep_main("sweeps/quickstart.gin", "results/quickstart", workers=2)   # gan-bench sweep ... --workers 2
+    status_main("results/quickstart")                                      # gan-bench status ...
+
+The sweep file format is documented in sweeps/README.md; the results folder layout in store.py.
+Executors: `local` (worker processes on this machine), `ray` (a Ray task per unit), `slurm` (one submitit
+job array per sweep). A unit is one trial, or with `population > 1` up to that many trials that differ only
+in seed and traced hyperparameters, trained together by `gan_bench.trial.run_population`.
+"""
+import inspect
+import json
+import logging
+from collections import OrderedDict
+from typing import Dict, List, Optional
+
+from gan_bench.sweep import store
+from gan_bench.sweep.spec import Trial, expand_sweep, load_sweep  # noqa: F401  (public API)
+
+log = logging.getLogger("gan_bench")
+EXECUTORS = ("local", "ray", "slurm")
+
+
+def population_keys(trials: List[Trial]) -> List:
+    """For each trial, the key under which trials may share one compiled step (gan_bench.trial.population_key)."""
+    import gin  # pylint: disable=import-outside-toplevel
+    from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
+    from gan_bench.trial import population_key  # pylint: disable=import-outside-toplevel
+
+    keys = []
+    for t in trials:
+        cfg = parse_config(t.gin_files, t.gin_bindings)
+        keys.append(population_key(cfg, gin.config_str()))
+    return keys
+
+
+def make_units(trials: List[Trial], population: int = 1, keys: Optional[List] = None) -> List[List[Trial]]:
+    """Group trials into units of at most `population` trials with equal keys, keeping the sweep's order."""
+    if population < 1:
+        raise ValueError(f"population must be >= 1, got {population}")
+    if population == 1:
+        return [[t] for t in trials]
+    keys = population_keys(trials) if keys is None else keys
+    groups: "OrderedDict[object, List[Trial]]" = OrderedDict()
+    for key, t in zip(keys, trials):
+        groups.setdefault(repr(key), []).append(t)
+    return [g[i:i + population] for g in groups.values() for i in range(0, len(g), population)]
+
+
+def dry_run_listing(sweep_file: str, results: str, trials: List[Trial]) -> str:
+    """One line per trial: id, current state in `results`, and the sweep-chosen bindings."""
+    lines = [f"{len(trials)} trials from {sweep_file} (results: {results})"]
+    for t in trials:
+        state = store.trial_state(store.trial_dir(results, t.id))
+        lines.append(f"{t.id}  {state:8s}  {json.dumps(t.bindings, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def _executor(name: str, results: str, workers: int, trial_fn, population_fn, lease_ttl: float, options: Dict):
+    if name == "local":
+        from gan_bench.sweep.local import LocalExecutor as cls  # pylint: disable=import-outside-toplevel
+    elif name == "ray":
+        from gan_bench.sweep.ray_executor import RayExecutor as cls  # pylint: disable=import-outside-toplevel
+    elif name == "slurm":
+        from gan_bench.sweep.slurm_executor import SlurmExecutor as cls  # pylint: disable=import-outside-toplevel
+    else:
+        raise ValueError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
+    known = set(inspect.signature(cls).parameters)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"executor {name!r} has no option(s) {unknown}; it takes {sorted(known - {'results'})}")
+    return cls(results, workers=workers, trial_fn=trial_fn, population_fn=population_fn, lease_ttl=lease_ttl,
+               **options)
+
+
+def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: int = 1,
+               max_trials: Optional[int] = None, dry_run: bool = False, population: int = 1,
+               trial_fn="gan_bench.trial:run_trial", population_fn="gan_bench.trial:run_population",
+               lease_ttl: float = 300.0, print_fn=print, **executor_options) -> Dict:
+    """Expand, validate and run (or with `dry_run` only list) a sweep; returns the results summary.
+
+    Starting it again skips done/diverged trials and resumes the rest. Several sweep processes (or hosts)
+    may run on the same `results` at once: leases keep each trial to one worker. `executor_options` go to
+    the executor (ray: address, cpus_per_trial, gpus_per_trial; slurm: cluster, partition, timeout_min,
+    cpus_per_task, gpus_per_node, mem_gb, array_parallelism, additional_parameters, wait).
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    if workers < 1 or population < 1 or (max_trials is not None and max_trials < 1):
+        raise ValueError(f"workers, population and max_trials must be >= 1, got {workers}, {population}, {max_trials}")
+    if lease_ttl <= 0:
+        raise ValueError(f"lease_ttl must be > 0 seconds, got {lease_ttl}")
+    trials = expand_sweep(sweep_file, max_trials=max_trials, validate=True)
+    if dry_run:
+        print_fn(dry_run_listing(sweep_file, results, trials))
+        return {"trials": [t.record() for t in trials]}
+    runner = _executor(executor, results, workers, trial_fn, population_fn, lease_ttl, executor_options)
+    store.write_records(results, (t.record() for t in trials))
+    units = make_units(trials, population)
+    log.info("sweep %s: %d trials in %d units -> %s (%s executor, %d workers)", sweep_file, len(trials),
+             len(units), results, executor, workers)
+    runner.run(units)
+    summary = store.summarize(results)
+    print_fn(store.format_summary(results, summary))
+    return summary
+
+
+def status_main(results_dir: str) -> str:
+    """`gan-bench status DIR`: counts of pending/running/done/diverged/failed, and each failed trial's error."""
+    return store.format_summary(results_dir, store.summarize(results_dir))

@@ -1,0 +1,206 @@
+"""Running sweeps: crash safety (SIGKILL mid-way, then resume), concurrent sweeps, failures, Ray and submitit.
+
+The trial function here is a small stand-in with the run_trial contract (resume from its last checkpoint,
+status.json written atomically and last, early return when done) that leaves "started"/"finished" markers,
+so the tests can count how often each trial ran. Its final value is a closed-form recurrence the test
+recomputes without interruption.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from gan_bench.sweep import store, sweep_main
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = "test_sweep_run:fake_trial"
+
+
+def _bindings(gin_bindings):
+    out = {}
+    for b in gin_bindings:
+        key, _, value = b.partition("=")
+        out[key.strip()] = eval(value.strip())  # pylint: disable=eval-used  (literals written by the sweep)
+    return out
+
+
+def _atomic(path, obj):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def expected_value(seed, steps):
+    x = seed + 1
+    for step in range(steps):
+        x = (x * 1103515245 + 12345 + step) % 2 ** 31
+    return x
+
+
+def fake_trial(workdir, gin_files=(), gin_bindings=()):
+    """run_trial's contract on a toy state x; trial.loss = 'minimax' makes it raise (recorded as failed)."""
+    cfg = _bindings(gin_bindings)
+    status_path, ckpt_path = os.path.join(workdir, "status.json"), os.path.join(workdir, "ckpt.json")
+    if os.path.exists(status_path):
+        with open(status_path) as f:
+            status = json.load(f)
+        if status["state"] in ("done", "diverged"):
+            return status
+    steps, every = cfg.get("trial.train_steps", 20), cfg.get("trial.ckpt_every", 5)
+    state = {"step": 0, "x": cfg["trial.seed"] + 1}
+    if os.path.exists(ckpt_path):
+        with open(ckpt_path) as f:
+            state = json.load(f)
+    with open(os.path.join(workdir, "markers.log"), "a") as f:
+        f.write(f"started {os.getpid()} {state['step']}\n")
+    if cfg.get("trial.loss") == "minimax":
+        status = {"state": "failed", "step": state["step"], "time": time.time(), "error": "RuntimeError: boom"}
+        _atomic(status_path, status)
+        raise RuntimeError("boom")
+    for step in range(state["step"], steps):
+        time.sleep(float(os.environ.get("FAKE_STEP_SECONDS", "0.02")))
+        state = {"step": step + 1, "x": (state["x"] * 1103515245 + 12345 + step) % 2 ** 31}
+        if state["step"] % every == 0:
+            _atomic(ckpt_path, state)
+    status = {"state": "done", "step": steps, "time": time.time(), "final_metrics": {"x": state["x"]}}
+    _atomic(status_path, status)
+    with open(os.path.join(workdir, "markers.log"), "a") as f:
+        f.write(f"finished {os.getpid()}\n")
+    return status
+
+
+def _markers(results):
+    out = {}
+    for tid in store.trial_ids(results):
+        path = os.path.join(results, tid, "markers.log")
+        lines = open(path).read().split("\n") if os.path.exists(path) else []
+        out[tid] = [line.split() for line in lines if line]
+    return out
+
+
+def _ckpt_step(results, tid):
+    try:
+        return json.load(open(os.path.join(results, tid, "ckpt.json")))["step"]
+    except (OSError, ValueError):
+        return 0
+
+
+def _sweep_file(tmp_path, grid="{'trial.loss': ['non_saturating', 'hinge', 'least_squares']}", seeds=2,
+                steps=30):
+    path = tmp_path / "sweep.gin"
+    path.write_text(textwrap.dedent(f"""
+        trial.train_steps = {steps}
+        trial.ckpt_every = 5
+        sweep.grid = {grid}
+        sweep.seeds = {seeds}
+    """))
+    return str(path)
+
+
+def _start_sweep(sweep_file, results, workers=2, lease_ttl=2.0, step_seconds="0.05"):
+    code = (f"import logging; logging.basicConfig(level=logging.INFO)\n"
+            f"from gan_bench.sweep import sweep_main\n"
+            f"sweep_main({sweep_file!r}, {results!r}, workers={workers}, trial_fn={FAKE!r}, lease_ttl={lease_ttl})\n")
+    env = {**os.environ, "FAKE_STEP_SECONDS": step_seconds,
+           "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+
+
+def _check_all_done_once(results, n):
+    markers = _markers(results)
+    assert len(markers) == n
+    for tid, lines in markers.items():
+        record = json.load(open(os.path.join(results, tid, "trial.json")))
+        status = json.load(open(os.path.join(results, tid, "status.json")))
+        assert status["state"] == "done", (tid, status)
+        assert sum(m[0] == "finished" for m in lines) == 1, (tid, lines)
+        assert status["final_metrics"]["x"] == expected_value(record["seed"], 30)
+    return markers
+
+
+def test_sigkill_mid_sweep_then_restart_finishes_every_trial_once(tmp_path):
+    sweep_file, results = _sweep_file(tmp_path), str(tmp_path / "results")
+    proc = _start_sweep(sweep_file, results)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # kill once a trial finished and another one is part-way
+        m = _markers(results) if os.path.isdir(results) else {}
+        finished = [t for t, ls in m.items() if any(x[0] == "finished" for x in ls)]
+        midway = [t for t, ls in m.items() if ls and not any(x[0] == "finished" for x in ls)
+                  and 0 < _ckpt_step(results, t) <= 15]
+        if finished and midway:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only: its trial processes must notice and stop
+    proc.wait()
+    killed_midway = set(midway)
+    assert killed_midway and len(finished) < 6
+    second = _start_sweep(sweep_file, results)
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out.decode()[-3000:]
+    markers = _check_all_done_once(results, 6)
+    for tid in killed_midway:  # resumed from its checkpoint, not restarted from 0
+        starts = [int(x[2]) for x in markers[tid] if x[0] == "started"]
+        assert len(starts) == 2 and starts[0] == 0 and starts[1] > 0, markers[tid]
+    assert "6 done" in store.format_summary(results, store.summarize(results))
+
+
+def test_two_sweeps_at_once_run_each_trial_once(tmp_path):
+    sweep_file, results = _sweep_file(tmp_path), str(tmp_path / "results")
+    procs = [_start_sweep(sweep_file, results, workers=2, step_seconds="0.02") for _ in range(2)]
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0, out.decode()[-3000:]
+    markers = _check_all_done_once(results, 6)
+    assert all(sum(x[0] == "started" for x in lines) == 1 for lines in markers.values())
+
+
+def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(HERE)
+    sweep_file = _sweep_file(tmp_path, grid="{'trial.loss': ['minimax', 'hinge']}", seeds=1, steps=5)
+    results = str(tmp_path / "results")
+    summary = sweep_main(sweep_file, results, workers=2, trial_fn=FAKE, print_fn=lambda _: None)
+    assert summary["counts"]["done"] == 1 and summary["counts"]["failed"] == 1
+    assert list(summary["failed"].values()) == ["RuntimeError: boom"]
+    # Started again: the done trial is skipped, the failed one is retried (and fails again).
+    sweep_main(sweep_file, results, workers=1, trial_fn=FAKE, print_fn=lambda _: None)
+    starts = {tid: sum(x[0] == "started" for x in lines) for tid, lines in _markers(results).items()}
+    assert sorted(starts.values()) == [1, 2]
+
+
+def test_crashing_trial_process_gets_a_failed_status(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(HERE)
+    sweep_file = _sweep_file(tmp_path, grid="{'trial.loss': ['hinge']}", seeds=1, steps=5)
+    summary = sweep_main(sweep_file, str(tmp_path / "r"), trial_fn="os:abort", print_fn=lambda _: None)
+    assert summary["counts"]["failed"] == 1
+    assert "exited with code" in list(summary["failed"].values())[0]
+
+
+def test_ray_executor_runs_a_two_trial_sweep(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.syspath_prepend(HERE)
+    sweep_file = _sweep_file(tmp_path, grid="{'trial.loss': ['hinge']}", seeds=2)
+    results = str(tmp_path / "results")
+    summary = sweep_main(sweep_file, results, executor="ray", workers=2, trial_fn=FAKE, print_fn=lambda _: None)
+    assert summary["counts"]["done"] == 2
+    _check_all_done_once(results, 2)
+
+
+@pytest.mark.parametrize("cluster", ["local", "debug"])
+def test_submitit_executor_runs_a_two_trial_sweep(tmp_path, monkeypatch, cluster):
+    pytest.importorskip("submitit")
+    monkeypatch.syspath_prepend(HERE)
+    sweep_file = _sweep_file(tmp_path, grid="{'trial.loss': ['hinge']}", seeds=2)
+    results = str(tmp_path / "results")
+    summary = sweep_main(sweep_file, results, executor="slurm", workers=2, trial_fn=FAKE, cluster=cluster,
+                         timeout_min=5, print_fn=lambda _: None)
+    assert summary["counts"]["done"] == 2
+    _check_all_done_once(results, 2)
