@@ -1,0 +1,238 @@
+"""FID Inception network: resize/normalisation oracles, closed-form forward, and PyTorch parity."""
+import importlib.util
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_bench.metrics import inception, weights
+
+_HERE = os.path.dirname(__file__)
+
+
+def _load_helper(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(_HERE, "torch_reference", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+torch_format = _load_helper("torch_format")
+
+
+# ------------------------------------------------------------------ resize and normalisation
+def test_bilinear_resize_matches_pil_upsampling():
+    x = np.random.default_rng(0).random((32, 20)).astype(np.float32)
+    pil = np.asarray(Image.fromarray(x, mode="F").resize((299, 299), Image.BILINEAR))  # (width, height)
+    ours = inception.resize_matrix(32, 299, "bilinear") @ x @ inception.resize_matrix(20, 299, "bilinear").T
+    np.testing.assert_allclose(ours, pil, atol=5e-6)  # our weights are float32-rounded, like torch's
+
+
+def test_bilinear_downscale_has_no_antialiasing():
+    # torch align_corners=False, 5 -> 3: sources 5/3*(i+0.5)-0.5 = 1/3, 2, 11/3; two taps each
+    expected = [[2 / 3, 1 / 3, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1 / 3, 2 / 3]]
+    np.testing.assert_allclose(inception.resize_matrix(5, 3, "bilinear"), expected, atol=1e-6)
+
+
+def test_tf1_resize_uses_asymmetric_coordinates():
+    # TF1 resize_bilinear(align_corners=False): source i*in/out, upper tap clamped to in-1
+    np.testing.assert_allclose(inception.resize_matrix(3, 2, "tf1"), [[1, 0, 0], [0, 0.5, 0.5]], atol=1e-7)
+    np.testing.assert_allclose(inception.resize_matrix(2, 4, "tf1"),
+                               [[1, 0], [0.5, 0.5], [0, 1], [0, 1]], atol=1e-7)
+    with pytest.raises(ValueError, match="resize='bicubic'"):
+        inception.resize_matrix(2, 4, "bicubic")
+
+
+def test_preprocess_normalisation_and_grayscale():
+    u = np.random.default_rng(1).integers(0, 256, (1, 299, 299, 3), dtype=np.uint8)
+    as_float = u.astype(np.float32) / 127.5 - 1.0
+    fid_input = np.asarray(inception.preprocess(jnp.asarray(u), "bilinear"))
+    np.testing.assert_allclose(fid_input, 2 * (u / 255.0) - 1, atol=1e-6)  # pytorch-fid: 2x-1 on x/255
+    np.testing.assert_allclose(np.asarray(inception.preprocess(jnp.asarray(as_float), "bilinear")),
+                               fid_input, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(inception.preprocess(jnp.asarray(u), "tf1")),
+                               (u - 128.0) / 128.0, atol=1e-6)  # the TF graph's Sub 128, Mul 1/128
+    gray = u[..., :1]
+    rgb = np.asarray(inception.preprocess(jnp.asarray(np.repeat(gray, 3, -1)), "bilinear"))
+    np.testing.assert_allclose(np.asarray(inception.preprocess(jnp.asarray(gray), "bilinear")), rgb, atol=1e-6)
+
+
+def test_average_pool_excludes_padding_like_tensorflow():
+    x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+    out = np.asarray(inception._avg_pool_same(x))[0, :, :, 0]
+    assert out[0, 0] == pytest.approx((0 + 1 + 4 + 5) / 4)  # corner: 4 real pixels
+    assert out[0, 1] == pytest.approx((0 + 1 + 2 + 4 + 5 + 6) / 6)  # edge: 6 real pixels
+    assert out[1, 1] == pytest.approx(np.mean([0, 1, 2, 4, 5, 6, 8, 9, 10]))
+
+
+def test_parameter_count_matches_torchvision():
+    shapes = inception._param_shapes()
+    total = sum(int(np.prod(s)) for s in shapes.values())
+    folded_bn_biases = sum(int(np.prod(s)) for k, s in shapes.items() if k.endswith("conv/bias"))
+    # torchvision inception_v3: 27,161,264 parameters; minus AuxLogits (conv0 1x1 768->128 + BN,
+    # conv1 5x5 128->768 + BN, fc 768->1000), plus 8 more classes (1008-way fc on 2048 features).
+    aux = 768 * 128 + 2 * 128 + 128 * 768 * 25 + 2 * 768 + 768 * 1000 + 1000
+    expected_torch = 27_161_264 - aux + 8 * 2048 + 8
+    assert total + folded_bn_biases == expected_torch  # BN has 2 params per channel, folded has 1 bias
+    assert sum(k.endswith("conv/kernel") for k in shapes) == 94
+
+
+def test_extract_rejects_bad_input_before_loading_weights(tmp_path):
+    missing = str(tmp_path / "no_weights.pth")
+    good = np.zeros((2, 8, 8, 3), np.uint8)
+    cases = [(np.zeros((8, 8, 3), np.uint8), {}, "shape"), (np.zeros((2, 8, 8, 4), np.uint8), {}, "shape"),
+             (np.zeros((2, 8, 8, 3), np.int32), {}, "dtype int32"),
+             (np.full((2, 8, 8, 3), 1.5, np.float32), {}, r"span \[1.5, 1.5\]"),
+             (np.full((2, 8, 8, 3), np.nan, np.float32), {}, "finite"),
+             (good, {"resize": "area"}, "resize='area'"), (good, {"batch_size": 0}, "batch_size=0")]
+    for images, kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            inception.extract(images, weights_path=missing, **kwargs)
+    with pytest.raises(ValueError, match="no_weights.pth.*is not a file"):
+        inception.extract(good, weights_path=missing)
+
+
+# ------------------------------------------------------------------ forward through the real loading path
+def _torch_state_dict(rng, zero_kernels: bool) -> dict:
+    """A torchvision-named FID Inception state dict with random BN statistics."""
+    state = {}
+    for path, shape in inception._param_shapes().items():
+        parts = path.split("/")
+        if parts[0] == "fc":
+            if parts[1] == "kernel":
+                state["fc.weight"] = rng.normal(0, 0.05, (shape[1], shape[0])).astype(np.float32)
+            else:
+                state["fc.bias"] = rng.normal(0, 0.1, shape).astype(np.float32)
+            continue
+        prefix = ".".join(parts[:-2])
+        if parts[-1] == "kernel":
+            kh, kw, cin, cout = shape
+            scale = 0.0 if zero_kernels else np.sqrt(2.0 / (kh * kw * cin))
+            state[f"{prefix}.conv.weight"] = (rng.normal(size=(cout, cin, kh, kw)) * scale).astype(np.float32)
+        else:
+            state[f"{prefix}.bn.weight"] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+            state[f"{prefix}.bn.bias"] = rng.normal(0, 0.5, shape).astype(np.float32)
+            state[f"{prefix}.bn.running_mean"] = rng.normal(0, 0.1, shape).astype(np.float32)
+            state[f"{prefix}.bn.running_var"] = rng.uniform(0.8, 1.2, shape).astype(np.float32)
+    return state
+
+
+@pytest.fixture(scope="module")
+def weight_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inception_weights")
+    rng = np.random.default_rng(0)
+    files = {}
+    for name, zero in (("zero", True), ("random", False)):
+        state = _torch_state_dict(rng, zero)
+        torch_format.write_state_dict(folder / f"{name}.pth", state)
+        files[name] = (str(folder / f"{name}.pth"), state)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(weights.ENV_CACHE, str(folder / "cache"))
+        yield files
+    weights._MEMO.clear()
+
+
+@pytest.mark.filterwarnings("ignore:.*not the published FID Inception weights")
+def test_extract_closed_form_with_zero_kernels(weight_files):
+    """With all kernels 0, every conv+BN+ReLU outputs relu(β − μγ/√(σ²+ε)); pool3 is Mixed_7c's."""
+    path, state = weight_files["zero"]
+    images = np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    out = inception.extract(images, batch_size=2, weights_path=path)  # 3 images: last batch padded
+
+    def relu_bias(prefix):
+        p = f"Mixed_7c.{prefix}.bn."
+        b = state[p + "bias"] - state[p + "running_mean"] * state[p + "weight"] / np.sqrt(
+            state[p + "running_var"].astype(np.float64) + 1e-3)
+        return np.maximum(b, 0)
+
+    order = ["branch1x1", "branch3x3_2a", "branch3x3_2b", "branch3x3dbl_3a", "branch3x3dbl_3b", "branch_pool"]
+    pool3 = np.concatenate([relu_bias(name) for name in order])
+    logits = state["fc.weight"].astype(np.float64) @ pool3 + state["fc.bias"]
+    assert out["pool3"].shape == (3, 2048) and out["logits"].shape == (3, 1008)
+    assert out["pool3"].dtype == np.float32
+    np.testing.assert_allclose(out["pool3"], np.tile(pool3, (3, 1)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["logits"], np.tile(logits, (3, 1)), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:.*not the published FID Inception weights")
+def test_extract_uint8_and_float_inputs_agree(weight_files):
+    path, _ = weight_files["random"]
+    u = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    from_uint8 = inception.extract(u, batch_size=2, weights_path=path)
+    from_float = inception.extract(u.astype(np.float64) / 127.5 - 1.0, batch_size=2, weights_path=path)
+    assert np.abs(from_uint8["pool3"]).max() > 1e-2  # the features are not trivially zero
+    for key in ("pool3", "logits"):
+        scale = np.abs(from_uint8[key]).max()
+        assert np.abs(from_float[key] - from_uint8[key]).max() <= 1e-5 * scale
+    assert not np.allclose(from_uint8["pool3"][0], from_uint8["pool3"][1])
+
+
+# ------------------------------------------------------------------ parity with PyTorch (skipped without it)
+def _import_torch_reference():
+    pytest.importorskip("torch")
+    pytest.importorskip("torchvision")  # PyPI torchvision may fail beside a torch CPU build with RuntimeError
+    return _load_helper("fid_inception_torch")
+
+
+@pytest.mark.filterwarnings("ignore:.*not the published FID Inception weights")
+@pytest.mark.parametrize("legacy_format", [False, True])
+def test_parity_with_pytorch_fid_inception(tmp_path, monkeypatch, legacy_format):
+    try:
+        reference = _import_torch_reference()
+    except (RuntimeError, OSError) as err:
+        pytest.skip(f"torch/torchvision not usable here: {err}")
+    import torch
+    net = reference.build_fid_inception(seed=0)
+    path = tmp_path / "random_fid_inception.pth"
+    torch.save(net.state_dict(), path, _use_new_zipfile_serialization=not legacy_format)
+    parsed = weights.read_state_dict(str(path))
+    for key, value in net.state_dict().items():
+        np.testing.assert_array_equal(parsed[key], value.numpy())
+    monkeypatch.setenv(weights.ENV_CACHE, str(tmp_path / "cache"))
+    rng = np.random.default_rng(4)
+    small = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # upsampled to 299
+    large = rng.uniform(-1, 1, (1, 331, 320, 3)).astype(np.float32)  # downscaled, no antialiasing
+    cases = [(small, torch.from_numpy(small).permute(0, 3, 1, 2).float() / 255.0)]
+    if not legacy_format:
+        cases.append((large, (torch.from_numpy(large).permute(0, 3, 1, 2) + 1.0) / 2.0))
+    for images, images01 in cases:
+        with jax.default_matmul_precision("highest"):
+            ours = inception.extract(images, batch_size=2, weights_path=str(path))
+        pool3, logits = reference.pytorch_fid_features(net, images01)
+        for name, theirs in (("pool3", pool3.numpy()), ("logits", logits.numpy())):
+            rel = np.abs(ours[name] - theirs).max() / np.abs(theirs).max()
+            print(f"parity {name} {images.shape} {images.dtype}: max rel. error {rel:.2e}")
+            assert rel <= 1e-4, name
+    weights._MEMO.clear()
+
+
+def test_bilinear_weights_match_torch_interpolate():
+    try:
+        torch = pytest.importorskip("torch")
+    except (RuntimeError, OSError) as err:
+        pytest.skip(f"torch not usable here: {err}")
+    import torch.nn.functional as F
+    for size in (28, 32, 64, 320, 331, 512):
+        eye = torch.eye(size, dtype=torch.float32)[None, None]  # resize rows only: weights appear as-is
+        theirs = F.interpolate(eye, size=(299, size), mode="bilinear", align_corners=False)[0, 0].numpy()
+        np.testing.assert_allclose(inception.resize_matrix(size, 299, "bilinear"), theirs, rtol=0, atol=1e-7)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*not the published FID Inception weights")
+def test_extract_10k_images_with_bounded_memory(weight_files):
+    """10k 32×32 images in one call: peak RSS stays near one batch's working set (hours on 2 CPU cores)."""
+    import resource
+    import time
+    path, _ = weight_files["random"]
+    images = np.random.default_rng(5).integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8)
+    start = time.time()
+    out = inception.extract(images, batch_size=200, weights_path=path)
+    seconds = time.time() - start
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"10k images: {seconds:.0f} s ({10_000 / seconds:.2f} img/s), peak RSS {peak_gb:.2f} GB")
+    assert out["pool3"].shape == (10_000, 2048) and np.isfinite(out["logits"]).all()
+    assert peak_gb < 8.0
