@@ -1,11 +1,8 @@
 """The FID Inception v3 in Flax, and ``extract`` (pool3 features and logits) for FID / IS / KID / PRD.
 
-Architecture: torchvision's ``Inception3`` (Szegedy et al. 2016, "Rethinking the Inception
-Architecture") with pytorch-fid's patches that reproduce TensorFlow's ``inception-2015-12-05`` graph
-used by TTUR (Heusel et al. 2017): the average pools in Mixed_5b–d, 6b–e and 7b exclude padding
-(``count_include_pad=False``), Mixed_7c pools with a max instead of an average, and the classifier has
-1008 outputs. Every BatchNorm is folded into its convolution when the weights are converted
-(``weights.convert_state_dict``), so a ``BasicConv2d`` here is conv + bias + ReLU.
+The network itself (torchvision's ``Inception3`` with pytorch-fid's FID patches, BatchNorm folded) is
+``inception_net.FIDInceptionV3``; this module loads its weights, resizes and normalises the images, and
+runs it batch by batch.
 
 Resize modes (inputs of any size are brought to 299×299):
   ``"bilinear"`` — exactly pytorch-fid: ``x01 = uint8/255`` (or ``(x+1)/2`` for floats),
@@ -24,140 +21,16 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import linen as nn
 from flax import traverse_util
 from jax.sharding import NamedSharding, PartitionSpec
 
 from gan_bench.metrics import weights as weights_lib
+from gan_bench.metrics.inception_net import NUM_LOGITS, POOL3_DIM, FIDInceptionV3
+from gan_bench.metrics.inception_net import avg_pool_same as _avg_pool_same  # noqa: F401 (tests use it)
 
-INPUT_SIZE, POOL3_DIM, NUM_LOGITS = 299, 2048, 1008
+INPUT_SIZE = 299
 RESIZE_MODES = ("bilinear", "tf1")
 _HIGHEST = jax.lax.Precision.HIGHEST
-
-
-class BasicConv2d(nn.Module):
-    """Conv (BN folded into kernel and bias) + ReLU. ``padding`` is ``(ph, pw)`` as in torch."""
-    features: int
-    kernel: tuple = (1, 1)
-    strides: tuple = (1, 1)
-    padding: tuple = (0, 0)
-
-    @nn.compact
-    def __call__(self, x):
-        pad = ((self.padding[0], self.padding[0]), (self.padding[1], self.padding[1]))
-        conv = nn.Conv(self.features, self.kernel, self.strides, padding=pad, precision=_HIGHEST, name="conv")
-        return nn.relu(conv(x))
-
-
-def _avg_pool_same(x):  # TF "SAME" 3×3 average: padded zeros are not counted
-    return nn.avg_pool(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)), count_include_pad=False)
-
-
-def _max_pool_valid(x):
-    return nn.max_pool(x, (3, 3), (2, 2), padding="VALID")
-
-
-class InceptionA(nn.Module):  # Mixed_5b/c/d, 35×35
-    pool_features: int
-
-    @nn.compact
-    def __call__(self, x):
-        b1 = BasicConv2d(64, name="branch1x1")(x)
-        b5 = BasicConv2d(48, name="branch5x5_1")(x)
-        b5 = BasicConv2d(64, (5, 5), padding=(2, 2), name="branch5x5_2")(b5)
-        b3 = BasicConv2d(64, name="branch3x3dbl_1")(x)
-        b3 = BasicConv2d(96, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(b3)
-        b3 = BasicConv2d(96, (3, 3), padding=(1, 1), name="branch3x3dbl_3")(b3)
-        bp = BasicConv2d(self.pool_features, name="branch_pool")(_avg_pool_same(x))
-        return jnp.concatenate([b1, b5, b3, bp], axis=-1)
-
-
-class InceptionB(nn.Module):  # Mixed_6a, 35×35 -> 17×17
-    @nn.compact
-    def __call__(self, x):
-        b3 = BasicConv2d(384, (3, 3), (2, 2), name="branch3x3")(x)
-        bd = BasicConv2d(64, name="branch3x3dbl_1")(x)
-        bd = BasicConv2d(96, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
-        bd = BasicConv2d(96, (3, 3), (2, 2), name="branch3x3dbl_3")(bd)
-        return jnp.concatenate([b3, bd, _max_pool_valid(x)], axis=-1)
-
-
-class InceptionC(nn.Module):  # Mixed_6b/c/d/e, 17×17, factorised 7×7
-    channels_7x7: int
-
-    @nn.compact
-    def __call__(self, x):
-        c7 = self.channels_7x7
-        b1 = BasicConv2d(192, name="branch1x1")(x)
-        b7 = BasicConv2d(c7, name="branch7x7_1")(x)
-        b7 = BasicConv2d(c7, (1, 7), padding=(0, 3), name="branch7x7_2")(b7)
-        b7 = BasicConv2d(192, (7, 1), padding=(3, 0), name="branch7x7_3")(b7)
-        bd = BasicConv2d(c7, name="branch7x7dbl_1")(x)
-        bd = BasicConv2d(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_2")(bd)
-        bd = BasicConv2d(c7, (1, 7), padding=(0, 3), name="branch7x7dbl_3")(bd)
-        bd = BasicConv2d(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_4")(bd)
-        bd = BasicConv2d(192, (1, 7), padding=(0, 3), name="branch7x7dbl_5")(bd)
-        bp = BasicConv2d(192, name="branch_pool")(_avg_pool_same(x))
-        return jnp.concatenate([b1, b7, bd, bp], axis=-1)
-
-
-class InceptionD(nn.Module):  # Mixed_7a, 17×17 -> 8×8
-    @nn.compact
-    def __call__(self, x):
-        b3 = BasicConv2d(192, name="branch3x3_1")(x)
-        b3 = BasicConv2d(320, (3, 3), (2, 2), name="branch3x3_2")(b3)
-        b7 = BasicConv2d(192, name="branch7x7x3_1")(x)
-        b7 = BasicConv2d(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(b7)
-        b7 = BasicConv2d(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7)
-        b7 = BasicConv2d(192, (3, 3), (2, 2), name="branch7x7x3_4")(b7)
-        return jnp.concatenate([b3, b7, _max_pool_valid(x)], axis=-1)
-
-
-class InceptionE(nn.Module):  # Mixed_7b (avg pool, padding excluded) / Mixed_7c (max pool), 8×8
-    use_max_pool: bool = False
-
-    @nn.compact
-    def __call__(self, x):
-        b1 = BasicConv2d(320, name="branch1x1")(x)
-        b3 = BasicConv2d(384, name="branch3x3_1")(x)
-        b3 = jnp.concatenate([BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-                              BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)], axis=-1)
-        bd = BasicConv2d(448, name="branch3x3dbl_1")(x)
-        bd = BasicConv2d(384, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
-        bd = jnp.concatenate([BasicConv2d(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-                              BasicConv2d(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)], axis=-1)
-        if self.use_max_pool:  # pads with -inf, like F.max_pool2d(padding=1)
-            pooled = nn.max_pool(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)))
-        else:
-            pooled = _avg_pool_same(x)
-        bp = BasicConv2d(192, name="branch_pool")(pooled)
-        return jnp.concatenate([b1, b3, bd, bp], axis=-1)
-
-
-class FIDInceptionV3(nn.Module):
-    """``x`` [N, 299, 299, 3] float32 in the network's input range -> (pool3 [N, 2048], logits [N, 1008])."""
-
-    @nn.compact
-    def __call__(self, x):
-        x = BasicConv2d(32, (3, 3), (2, 2), name="Conv2d_1a_3x3")(x)  # 149×149
-        x = BasicConv2d(32, (3, 3), name="Conv2d_2a_3x3")(x)  # 147×147
-        x = BasicConv2d(64, (3, 3), padding=(1, 1), name="Conv2d_2b_3x3")(x)
-        x = _max_pool_valid(x)  # 73×73
-        x = BasicConv2d(80, name="Conv2d_3b_1x1")(x)
-        x = BasicConv2d(192, (3, 3), name="Conv2d_4a_3x3")(x)  # 71×71
-        x = _max_pool_valid(x)  # 35×35
-        x = InceptionA(32, name="Mixed_5b")(x)
-        x = InceptionA(64, name="Mixed_5c")(x)
-        x = InceptionA(64, name="Mixed_5d")(x)
-        x = InceptionB(name="Mixed_6a")(x)
-        for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
-            x = InceptionC(c7, name=name)(x)
-        x = InceptionD(name="Mixed_7a")(x)
-        x = InceptionE(name="Mixed_7b")(x)
-        x = InceptionE(use_max_pool=True, name="Mixed_7c")(x)
-        pool3 = jnp.mean(x, axis=(1, 2))
-        logits = nn.Dense(NUM_LOGITS, precision=_HIGHEST, name="fc")(pool3)
-        return pool3, logits
 
 
 def resize_matrix(size_in: int, size_out: int, mode: str) -> np.ndarray:
@@ -256,9 +129,10 @@ def extract(images, *, batch_size: int = 200, weights_path: str | None = None,
     """Pool3 features and logits of the FID Inception for ``images``.
 
     images: [N, H, W, C] (C = 1 or 3), ``uint8`` in [0, 255] or float in [-1, 1].
-    Returns ``{"pool3": [N, 2048] float32, "logits": [N, 1008] float32}``. Batches are padded to one
-    fixed shape (``batch_size`` rounded up to a multiple of the device count), so a call compiles once
-    per input shape and dtype; only two batches are in flight at a time.
+    Returns ``{"pool3": [N, 2048] float32, "logits": [N, 1008] float32}``. Full batches have
+    ``batch_size`` rounded up to a multiple of the device count; a shorter last batch is padded only to
+    ``_padded_size`` (a power of two times the device count), so few images do not pay for a whole
+    batch and a call compiles at most ``1 + log2(batch_size)`` shapes. Two batches are in flight at a time.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 and np.issubdtype(images.dtype, np.floating):
@@ -278,14 +152,26 @@ def extract(images, *, batch_size: int = 200, weights_path: str | None = None,
     with jax.default_matmul_precision("highest"):
         for start in range(0, count, step):
             batch = images[start:start + step]
-            if batch.shape[0] < step:
-                batch = np.concatenate([batch, np.zeros((step - batch.shape[0],) + batch.shape[1:], batch.dtype)])
+            size = _padded_size(batch.shape[0], step, jax.local_device_count())
+            if batch.shape[0] < size:
+                batch = np.concatenate([batch, np.zeros((size - batch.shape[0],) + batch.shape[1:], batch.dtype)])
             result = (start, forward(on_devices, jax.device_put(batch, data)))
             if pending is not None:
                 _store(pending, pool3, logits)
             pending = result
         _store(pending, pool3, logits)
     return {"pool3": pool3, "logits": logits}
+
+
+def _padded_size(count: int, step: int, devices: int) -> int:
+    """Rows to run ``count`` images in: ``step`` for a full batch, else the smallest power-of-two multiple
+    of ``devices`` that holds them (capped at ``step``), so that a short batch wastes under half its work."""
+    if count >= step:
+        return step
+    size = devices
+    while size < count:
+        size *= 2
+    return min(size, step)
 
 
 def _store(pending, pool3: np.ndarray, logits: np.ndarray) -> None:

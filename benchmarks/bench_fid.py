@@ -1,0 +1,252 @@
+"""FID feature extraction: gan_bench's Flax Inception vs the same network in PyTorch, side by side.
+
+Both sides get the same random-weight FID Inception (``tests/torch_reference/fid_inception_torch.py``,
+torchvision's ``Inception3`` with pytorch-fid's FID blocks; gan_bench reads the saved ``.pth`` through
+its own weights path) and the same uint8 images, resized to 299×299 the pytorch-fid way. The images go
+batch by batch, each batch first through ``gan_bench.metrics.inception.extract`` and then through the
+PyTorch forward (A B A B ...), so both see the same machine load; images/s are from the median batch
+time. A first warm-up batch per side is timed apart: for gan_bench it holds the XLA compilation.
+Also timed: ``gan_bench.metrics.fid.frechet_distance`` on 2048-d statistics (next to pytorch-fid's
+``scipy.linalg.sqrtm`` formula), and the peak RSS of a process that extracts ``--rss_n`` images
+(``/usr/bin/time -v``). ``--layers`` adds a per-stage comparison (stem convs, pools, Mixed blocks).
+
+Runs where both torch and jax import (e.g. a venv with torch, torchvision, jax, flax):
+  PYTHONPATH=. /work/torchvenv/bin/python benchmarks/bench_fid.py                  # ~4 min on 2 cores
+  PYTHONPATH=. /work/torchvenv/bin/python benchmarks/bench_fid.py --n 10000 --batch 200 --rss_n 10000
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle libgomp threads must not spin between batches
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+sys.path.insert(0, os.path.join(_ROOT, "tests", "torch_reference"))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*not the published FID Inception weights")
+
+
+def machine_info() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 "unknown") if os.path.exists("/proc/cpuinfo") else "unknown"
+    import torch  # pylint: disable=import-outside-toplevel
+    return {"nproc": os.cpu_count(), "cpu": model, "date": datetime.datetime.now().isoformat(timespec="minutes"),
+            "python": platform.python_version(), "jax": jax.__version__, "torch": torch.__version__,
+            "load_1min_start": os.getloadavg()[0]}
+
+
+def reference_network(folder: str):
+    """(torch net, path of its saved state dict): the random-weight FID Inception both sides run."""
+    import torch  # pylint: disable=import-outside-toplevel
+    import fid_inception_torch  # pylint: disable=import-outside-toplevel
+    net = fid_inception_torch.build_fid_inception(seed=0)
+    path = os.path.join(folder, "random_fid_inception.pth")
+    torch.save(net.state_dict(), path)
+    os.environ["GAN_BENCH_CACHE"] = os.path.join(folder, "cache")
+    return net, path
+
+
+def torch_features(net, images: np.ndarray):
+    import torch  # pylint: disable=import-outside-toplevel
+    import fid_inception_torch  # pylint: disable=import-outside-toplevel
+    x01 = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    pool3, logits = fid_inception_torch.pytorch_fid_features(net, x01)
+    return pool3.numpy(), logits.numpy()
+
+
+def timed(fn, cpu: list | None = None):
+    """(fn(), wall seconds); appends the CPU seconds of all threads to ``cpu`` when given."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    if cpu is not None:
+        cpu.append(time.process_time() - start_cpu)
+    return out, time.perf_counter() - start
+
+
+def bench_extract(n: int, batch: int, size: int, passes: int, folder: str) -> dict:
+    """Interleaved per-batch timings of both sides on ``n`` random uint8 images [size, size, 3]."""
+    import torch  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics import inception  # pylint: disable=import-outside-toplevel
+    torch.set_num_threads(os.cpu_count())
+    net, path = reference_network(folder)
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    first = images[:batch]
+    inception.load_variables(path)  # .pth -> folded params once, outside the timed calls
+    _, jax_first = timed(lambda: inception.extract(first, batch_size=batch, weights_path=path))
+    _, torch_first = timed(lambda: torch_features(net, first))
+    times = {"gan_bench": [], "torch": []}
+    worst = {"pool3": 0.0, "logits": 0.0}
+    for _ in range(passes):
+        for start in range(0, n, batch):
+            chunk = images[start:start + batch]
+            if chunk.shape[0] < batch:
+                break  # a short batch would be a different shape (a recompile), not a steady-state figure
+            ours, seconds = timed(lambda: inception.extract(chunk, batch_size=batch, weights_path=path))
+            times["gan_bench"].append(seconds)
+            theirs, seconds = timed(lambda: torch_features(net, chunk))
+            times["torch"].append(seconds)
+            for name, ref in zip(("pool3", "logits"), theirs):
+                worst[name] = max(worst[name], float(np.abs(ours[name] - ref).max() / np.abs(ref).max()))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {"n": n, "batch": batch, "image_size": size, "batches_timed": len(times["torch"]),
+              "seconds_per_batch": times, "images_per_s": {k: batch / v for k, v in med.items()},
+              "ratio_gan_bench_over_torch": med["torch"] / med["gan_bench"],
+              "first_batch_s": {"gan_bench": jax_first, "torch": torch_first},
+              "compile_s_estimate": jax_first - med["gan_bench"], "max_rel_error": worst}
+    return result
+
+
+def bench_frechet(reps: int, dim: int = 2048) -> dict:
+    """frechet_distance on full-rank 2048-d statistics vs pytorch-fid's sqrtm formula (same inputs)."""
+    from scipy import linalg  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics.fid import frechet_distance  # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(1)
+    stats = []
+    for shift in (0.0, 0.3):
+        feats = rng.normal(size=(2 * dim, dim)) @ (np.eye(dim) + 0.05 * rng.normal(size=(dim, dim))) + shift
+        stats += [feats.mean(0), np.cov(feats, rowvar=False)]
+
+    def sqrtm_formula():  # pytorch-fid calculate_frechet_distance, without its eps retry
+        covmean = linalg.sqrtm(stats[1] @ stats[3]).real
+        diff = stats[0] - stats[2]
+        return diff @ diff + np.trace(stats[1]) + np.trace(stats[3]) - 2 * np.trace(covmean)
+
+    times, cpu = {"frechet_distance": [], "scipy_sqrtm": []}, []
+    for rep in range(reps):
+        ours, seconds = timed(lambda: frechet_distance(*stats), cpu)
+        times["frechet_distance"].append(seconds)
+        if rep == 0:  # tens of seconds: once is enough
+            theirs, seconds = timed(sqrtm_formula)
+            times["scipy_sqrtm"].append(seconds)
+    return {"dim": dim, "median_s": {k: statistics.median(v) for k, v in times.items()},
+            "frechet_distance_cpu_s": statistics.median(cpu),
+            "value": ours, "sqrtm_value": float(theirs), "rel_diff": abs(ours - theirs) / abs(theirs)}
+
+
+def rss_child(side: str, n: int, batch: int, size: int) -> None:
+    """Body of the ``/usr/bin/time -v`` child: extract ``n`` images with one side only."""
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as folder:
+        net, path = reference_network(folder)
+        if side == "gan_bench":
+            from gan_bench.metrics import inception  # pylint: disable=import-outside-toplevel
+            out = inception.extract(images, batch_size=batch, weights_path=path)["pool3"]
+        else:
+            out = np.concatenate([torch_features(net, images[i:i + batch])[0] for i in range(0, n, batch)])
+    assert out.shape == (n, 2048) and np.isfinite(out).all()
+
+
+def peak_rss(side: str, n: int, batch: int, size: int) -> dict:
+    cmd = ["/usr/bin/time", "-v", sys.executable, os.path.abspath(__file__), "--rss_child", side,
+           "--rss_n", str(n), "--batch", str(batch), "--size", str(size)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", proc.stderr)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"RSS run of {side} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return {"n": n, "batch": batch, "peak_rss_gb": int(found.group(1)) / 1e6, "wall": wall.group(1)}
+
+
+def bench_layers(batch: int, reps: int, folder: str) -> list:
+    """Per-stage seconds, gan_bench (each stage jitted alone) vs torch, on [batch, 299, 299, 3] noise."""
+    import torch  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics import inception, inception_net as m  # pylint: disable=import-outside-toplevel
+    torch.set_num_threads(os.cpu_count())
+    net, path = reference_network(folder)
+    params = inception.load_variables(path)["params"]
+    stages = [("Conv2d_1a_3x3", m.BasicConv2d(32, (3, 3), (2, 2))), ("Conv2d_2a_3x3", m.BasicConv2d(32, (3, 3))),
+              ("Conv2d_2b_3x3", m.BasicConv2d(64, (3, 3), padding=(1, 1))), ("maxpool1", None),
+              ("Conv2d_3b_1x1", m.BasicConv2d(80)), ("Conv2d_4a_3x3", m.BasicConv2d(192, (3, 3))),
+              ("maxpool2", None), ("Mixed_5b", m.InceptionA(32)), ("Mixed_5c", m.InceptionA(64)),
+              ("Mixed_5d", m.InceptionA(64)), ("Mixed_6a", m.InceptionB()), ("Mixed_6b", m.InceptionC(128)),
+              ("Mixed_6c", m.InceptionC(160)), ("Mixed_6d", m.InceptionC(160)), ("Mixed_6e", m.InceptionC(192)),
+              ("Mixed_7a", m.InceptionD()), ("Mixed_7b", m.InceptionE()), ("Mixed_7c", m.InceptionE(True))]
+    x = np.random.default_rng(2).uniform(-1, 1, (batch, 299, 299, 3)).astype(np.float32)
+    rows = []
+    for name, module in stages:
+        if module is None:
+            fn = jax.jit(m.max_pool_valid)
+            run = lambda a, fn=fn: jax.block_until_ready(fn(a))  # noqa: E731
+        else:
+            fn = jax.jit(module.apply)
+            run = lambda a, fn=fn, v={"params": params[name]}: jax.block_until_ready(fn(v, a))  # noqa: E731
+        tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+        y = run(x)
+        with torch.no_grad():
+            layer = getattr(net, name)
+            layer(tx)
+            ours, theirs = [], []
+            for _ in range(reps):  # interleaved
+                ours.append(timed(lambda: run(x))[1])  # noqa: B023
+                theirs.append(timed(lambda: layer(tx))[1])  # noqa: B023
+        rows.append({"stage": name, "input": list(x.shape[1:]), "gan_bench_ms": 1e3 * statistics.median(ours),
+                     "torch_ms": 1e3 * statistics.median(theirs)})
+        print(f"  {name:14s} {str(x.shape[1:]):16s} gan_bench {rows[-1]['gan_bench_ms']:7.1f} ms  "
+              f"torch {rows[-1]['torch_ms']:7.1f} ms", flush=True)
+        x = np.array(y)  # writable, for torch.from_numpy
+    return rows
+
+
+def write_json(path: str, obj) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=200, help="images per pass, both sides (full run: 10000)")
+    p.add_argument("--batch", type=int, default=50, help="images per batch (gan_bench's default is 200)")
+    p.add_argument("--size", type=int, default=32, help="input images are size×size×3 uint8, resized to 299")
+    p.add_argument("--passes", type=int, default=1, help="passes over the images (more timed batches)")
+    p.add_argument("--frechet_reps", type=int, default=3)
+    p.add_argument("--rss_n", type=int, default=100, help="images extracted in each peak-RSS run; 0 skips")
+    p.add_argument("--layers", type=int, default=0, metavar="B", help="per-stage comparison at batch B (0: off)")
+    p.add_argument("--json", help="write all figures to this file (atomically)")
+    p.add_argument("--rss_child", choices=("gan_bench", "torch"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.n < args.batch or args.batch < 1 or args.size < 1:
+        raise ValueError(f"need 1 <= --batch <= --n and --size >= 1, got {args.batch}, {args.n}, {args.size}")
+    if args.rss_child:
+        rss_child(args.rss_child, args.rss_n, args.batch, args.size)
+        return 0
+    report = {"machine": machine_info(), "command": " ".join([os.path.basename(sys.executable)] + sys.argv)}
+    print(json.dumps(report["machine"]), flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        if args.layers:
+            print(f"per-stage, batch {args.layers}:", flush=True)
+            report["layers"] = bench_layers(args.layers, 3, folder)
+        report["extract"] = ex = bench_extract(args.n, args.batch, args.size, args.passes, folder)
+    print(f"extract {args.n} images {args.size}x{args.size} -> 299, batch {args.batch}: gan_bench "
+          f"{ex['images_per_s']['gan_bench']:.2f} img/s, torch {ex['images_per_s']['torch']:.2f} img/s, ratio "
+          f"{ex['ratio_gan_bench_over_torch']:.2f} (>1: gan_bench faster); first batch {ex['first_batch_s']}, "
+          f"compile ~{ex['compile_s_estimate']:.1f} s; max rel. error {ex['max_rel_error']}", flush=True)
+    report["frechet"] = fr = bench_frechet(args.frechet_reps)
+    print(f"frechet_distance 2048-d: {fr['median_s']['frechet_distance']:.3f} s wall, "
+          f"{fr['frechet_distance_cpu_s']:.3f} s CPU (scipy sqrtm formula "
+          f"{fr['median_s']['scipy_sqrtm']:.3f} s), rel. diff {fr['rel_diff']:.1e}", flush=True)
+    if args.rss_n:
+        report["peak_rss"] = {side: peak_rss(side, args.rss_n, args.batch, args.size) for side in ("gan_bench", "torch")}
+        print("peak RSS:", json.dumps(report["peak_rss"]), flush=True)
+    report["machine"]["load_1min_end"] = os.getloadavg()[0]
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
