@@ -61,7 +61,7 @@ def init_state(model, optimizer: str, seed, hparams: Dict[str, jnp.ndarray]) -> 
     g_key, d_key = jax.random.split(jax.random.fold_in(key, 0x1A17))
     z = jnp.zeros((model.init_batch, model.z_dim), jnp.float32)
     g_params, g_state = _split_variables(model.generator.init(g_key, z, train=False))
-    x = jnp.zeros((model.init_batch // model.pack,) + model.d_input_shape, jnp.float32)
+    x = jnp.zeros((model.init_batch,) + model.d_input_shape, jnp.float32)  # already packed
     d_params, d_state = _split_variables(model.discriminator.init(d_key, x, train=False))
     g_tx = make_optimizer(optimizer, hparams["g_lr"], hparams["beta1"], hparams["beta2"])
     d_tx = make_optimizer(optimizer, hparams["d_lr"], hparams["beta1"], hparams["beta2"])

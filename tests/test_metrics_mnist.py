@@ -1,0 +1,55 @@
+"""The MNIST classifier used for Stacked MNIST mode counts, on the real MNIST files (skipped when absent)."""
+import functools
+import gzip
+import os
+import time
+
+import numpy as np
+import pytest
+
+from gan_bench.metrics import mnist_classifier
+
+MNIST_DIR = "/work/shared/data/mnist"
+needs_mnist = pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason="real MNIST files not available")
+
+
+@functools.lru_cache(maxsize=None)
+def read_idx(name):
+    """Images [N, 28, 28, 1] in [-1, 1] or labels [N], parsed from the IDX header independently of gan_bench."""
+    raw = gzip.open(os.path.join(MNIST_DIR, name)).read()
+    magic = int.from_bytes(raw[:4], "big")
+    if magic == 2049:
+        return np.frombuffer(raw, np.uint8, offset=8).astype(np.int64)
+    images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28, 1)
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+@needs_mnist
+def test_small_training_learns_and_cache_round_trips(tmp_path):
+    x, y = read_idx("train-images-idx3-ubyte.gz")[:2000], read_idx("train-labels-idx1-ubyte.gz")[:2000]
+    xt, yt = read_idx("t10k-images-idx3-ubyte.gz")[:1000], read_idx("t10k-labels-idx1-ubyte.gz")[:1000]
+    params = mnist_classifier.train_classifier(x, y, epochs=2, batch_size=32, lr=2e-3)
+    assert mnist_classifier.accuracy(params, xt, yt) > 0.85  # chance is 0.1
+
+    # the cache: a trained classifier is written once and read back with identical predictions
+    first = mnist_classifier.load_or_train(cache_dir=str(tmp_path), train=(x[:256], y[:256]), test=(xt, yt))
+    assert os.path.isfile(tmp_path / "mnist_classifier_v1.msgpack")
+    second = mnist_classifier.load_or_train(cache_dir=str(tmp_path))  # no data needed: read from the cache
+    np.testing.assert_array_equal(first(xt), second(xt))
+    assert second.test_accuracy == pytest.approx(first.test_accuracy)
+
+
+def test_bad_shape():
+    with pytest.raises(ValueError, match="28, 28, 1"):
+        mnist_classifier.train_classifier(np.zeros((4, 32, 32, 1)), np.zeros(4))
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_full_training_reaches_99_percent(tmp_path):
+    train = (read_idx("train-images-idx3-ubyte.gz"), read_idx("train-labels-idx1-ubyte.gz"))
+    test = (read_idx("t10k-images-idx3-ubyte.gz"), read_idx("t10k-labels-idx1-ubyte.gz"))
+    start = time.perf_counter()
+    classifier = mnist_classifier.load_or_train(cache_dir=str(tmp_path), train=train, test=test)
+    print(f"MNIST test accuracy {classifier.test_accuracy:.4f} after {time.perf_counter() - start:.0f} s")
+    assert classifier.test_accuracy >= 0.99
