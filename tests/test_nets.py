@@ -296,3 +296,19 @@ def test_bn_groups_equals_running_each_slice_alone():
     out = grouped.apply(variables, z, train=True, mutable=["batch_stats"])[0]
     halves = [whole.apply(variables, z[i:i + 4], train=True, mutable=["batch_stats"])[0] for i in (0, 4)]
     np.testing.assert_allclose(np.asarray(out), np.concatenate(halves), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size, k, stride, padding", [(2, 3, 1, "SAME"), (4, 5, 2, "SAME"), (8, 4, 2, "SAME"),
+                                                      (3, 3, 1, ((1, 0), (0, 1))), (7, 5, 2, "SAME")])
+def test_im2col_conv_matches_lax_conv(size, k, stride, padding):
+    # Small inputs take the im2col path; lax.conv_general_dilated is the oracle.
+    from gan_bench.nets.layers import IM2COL_MAX_PIXELS, conv2d
+    assert size * size <= IM2COL_MAX_PIXELS
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, 5))
+    w = jax.random.normal(jax.random.PRNGKey(1), (k, k, 5, 6))
+    expected = jax.lax.conv_general_dilated(x, w, (stride, stride), padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            precision=jax.lax.Precision.HIGHEST)
+    with jax.default_matmul_precision("highest"):
+        got = conv2d(x, w, stride, padding)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -92,6 +92,27 @@ def _subpixel_taps(k: int, s: int, pad_before: int):
     return jnp.asarray(table), (-d_min, d_max)
 
 
+# XLA CPU runs a convolution whose window is large next to a tiny input (2x2 .. 8x8) through a very slow
+# path, forward and input gradient: DCGAN's 4x4 and 2x2 layers ran ~50x slower than PyTorch (BENCHMARKS.md).
+# Below this many input pixels a conv runs as K*K strided slices, one concatenation and one matmul instead.
+IM2COL_MAX_PIXELS = 64
+
+
+def conv2d(x: Array, kernel: Array, strides: int, padding) -> Array:
+    """NHWC x HWIO convolution, `padding` "SAME" or ((top, bottom), (left, right)); im2col on small inputs."""
+    k_h, k_w = kernel.shape[:2]
+    if x.shape[1] * x.shape[2] > IM2COL_MAX_PIXELS:
+        return jax.lax.conv_general_dilated(x, kernel, (strides, strides), padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if isinstance(padding, str):
+        padding = jax.lax.padtype_to_pads(x.shape[1:3], (k_h, k_w), (strides, strides), padding)
+    x = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    out_h, out_w = (x.shape[1] - k_h) // strides + 1, (x.shape[2] - k_w) // strides + 1
+    cols = [x[:, i:i + strides * (out_h - 1) + 1:strides, j:j + strides * (out_w - 1) + 1:strides, :]
+            for i in range(k_h) for j in range(k_w)]  # patch order (i, j, c) matches kernel.reshape below
+    return jnp.concatenate(cols, axis=-1) @ kernel.reshape(-1, kernel.shape[-1])
+
+
 def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple[int, int]) -> Array:
     """TF `conv2d_transpose(y, kernel, output_shape, stride, padding="SAME")` as a sub-pixel convolution.
 
@@ -108,7 +129,7 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
     padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # tap index k reads zeros
     sub = padded[th[:, None, :, None], tw[None, :, None, :]]  # [s, s, nh, nw, C_out, C_in]
     sub = jnp.transpose(sub, (2, 3, 5, 0, 1, 4)).reshape(th.shape[1], tw.shape[1], c_in, s * s * c_out)
-    out = jax.lax.conv_general_dilated(y, sub, (1, 1), (pad_h, pad_w), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    out = conv2d(y, sub, 1, (pad_h, pad_w))
     out = out.reshape(b, h, w, s, s, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(b, h * s, w * s, c_out)
     return out[:, :output_size[0], :output_size[1], :]
 
@@ -141,8 +162,7 @@ class Conv(nn.Module):
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
         kernel = normalize_kernel(self, kernel, self.weight_norm, train)
-        y = jax.lax.conv_general_dilated(x, kernel, (self.strides, self.strides), "SAME",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = conv2d(x, kernel, self.strides, "SAME")
         return y + self.param("bias", nn.initializers.zeros, (self.features,))
 
 
