@@ -41,6 +41,9 @@ _MEMBER_FIELDS = set(TRACED_HPARAMS) | {"seed"}
 def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1) -> GANModel:
     """The static part of the trial; raises ValueError for unknown names or impossible shapes."""
     loss_fn, penalty_fn = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
+    from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
+    for name in cfg.metrics:
+        METRICS.get(name)  # an unknown metric fails now, not at the first evaluation
     generator, discriminator = nets.build(
         cfg.architecture, data_shape=tuple(dataset.shape), z_dim=cfg.z_dim, d_norm=cfg.d_norm,
         g_norm=cfg.g_norm, bn_groups=bn_groups)
@@ -157,7 +160,8 @@ class Engine:
             ctx = ev.EvalContext(real=real, fake=self.samples(cfg, state, cfg.eval_num_samples),
                                  dataset=eval_set,
                                  generate=lambda z: self.model.generate(params, state.g_state, z),
-                                 z_dim=cfg.z_dim, seed=cfg.seed, cache_dir=None)
+                                 z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split,
+                                 data_dir=cfg.data_dir)
             row.update(ev.evaluate(cfg.metrics, ctx))
         return row
 

@@ -1,5 +1,4 @@
 """Fréchet distance against scipy.linalg.sqrtm (pytorch-fid's formula) and closed-form Gaussian cases."""
-import time
 
 import numpy as np
 import pytest
@@ -64,19 +63,6 @@ def test_identical_sets_give_zero_and_fid_of_features():
     assert fid(x, x) == pytest.approx(0.0, abs=1e-8)
     y = x + np.array([3.0] + [0.0] * 15)  # a pure shift: FID = |shift|²
     assert fid(x, y) == pytest.approx(9.0, rel=1e-8)
-
-
-@pytest.mark.slow  # a wall-clock check: meaningless while other jobs load the 2 cores
-def test_2048d_is_fast():
-    rng = np.random.default_rng(4)
-    d = 2048
-    s1 = np.cov(rng.standard_normal((2100, d)), rowvar=False)
-    s2 = np.cov(rng.standard_normal((1000, d)), rowvar=False)  # singular
-    start = time.perf_counter()
-    value = frechet_distance(np.zeros(d), s1, np.zeros(d), s2)
-    elapsed = time.perf_counter() - start
-    assert np.isfinite(value) and value > 0
-    assert elapsed < 2.0
 
 
 def test_bad_input():

@@ -91,7 +91,7 @@ def test_divergence_is_a_status_not_a_crash(tmp_path):
 
 _EIGHT_DEVICES = textwrap.dedent("""
     import os, sys, json
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[2]
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=" + sys.argv[2]
     import jax
     assert jax.device_count() == int(sys.argv[2])
     from gan_bench.trial import run_trial
