@@ -1,0 +1,323 @@
+"""Train-step throughput of gan_bench (jitted `Engine.step`) vs the same networks in PyTorch, side by side.
+
+Both frameworks run the same work per generator step: `n_disc` D updates on concat(real, fake) and one G
+update (D again on concat(real, fake)), non-saturating loss, Adam, batch B of 32x32x3. gan_bench runs
+`Engine.step` (compiled once; compile time reported apart), PyTorch runs `torch_nets.TorchGANStep`. The
+repetitions alternate (A B A B ...) so both see the same machine load, and the medians are compared.
+"images/s" counts real images consumed: n_disc * B per generator step. Ratio = gan_bench / torch images/s
+(> 1: gan_bench faster).
+
+  python3 benchmarks/bench_train_step.py                       # default: ~10 min on 2 busy cores (DCGAN's
+                                                               # XLA step alone ~1 min there, see BENCHMARKS.md)
+  python3 benchmarks/bench_train_step.py --nets dcgan,sndcgan,resnet_cifar --n_disc 1,5 --reps 5 --ops
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+# libgomp threads of PyTorch spin after each parallel region and would steal the cores from XLA's next
+# step in an interleaved run; passive waiting keeps the two frameworks from disturbing each other.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+D_NORM = {"dcgan": "none", "sndcgan": "spectral", "resnet_cifar": "spectral"}  # the presets' choices
+
+
+def machine_info() -> dict:
+    """nproc, CPU model, date, versions and the 1-minute load average at the start (shared machine)."""
+    model = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    info = {"nproc": os.cpu_count(), "cpu": model, "date": datetime.date.today().isoformat(),
+            "python": platform.python_version(), "jax": jax.__version__,
+            "devices": [str(d) for d in jax.devices()], "load_1min": os.getloadavg()[0]}
+    try:
+        import torch  # pylint: disable=import-outside-toplevel
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def register_noise_dataset(shape) -> str:
+    """Register (once) a dataset of 1024 random uint8 images of `shape` (H, W, C); returns its name.
+
+    Speed does not depend on pixel values, and this keeps the benchmarks free of downloads.
+    """
+    from gan_bench.data import DATASETS, ArrayDataset  # pylint: disable=import-outside-toplevel
+    name = "bench_noise_" + "x".join(str(s) for s in shape)
+    if name not in DATASETS:
+        def loader(split="train", data_dir=None, **options):
+            del split, data_dir, options
+            images = np.random.default_rng(0).integers(0, 256, (1024,) + tuple(shape), dtype=np.uint8)
+            return ArrayDataset(name, images)
+        DATASETS.register(name)(loader)
+    return name
+
+
+def trial_config(arch: str, shape, batch: int, n_disc: int, extra=()):
+    """A `TrialConfig` for `arch` on noise images of `shape`; `extra`: more gin bindings."""
+    from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
+    bindings = [f"trial.dataset = '{register_noise_dataset(shape)}'", f"trial.architecture = '{arch}'",
+                f"trial.d_norm = '{D_NORM.get(arch, 'none')}'", "trial.g_norm = 'batch'", "trial.z_dim = 128",
+                f"trial.batch_size = {batch}", f"trial.n_disc = {n_disc}", "trial.loss = 'non_saturating'",
+                "trial.optimizer = 'adam'", *extra]
+    return parse_config((), bindings)
+
+
+def make_engine(cfg, members: int = 1, stacked: bool = False):
+    """(engine, state, batch): an initialized `Engine` and the device batch of step 0 for every member."""
+    from gan_bench.gan.state import hparams_of  # pylint: disable=import-outside-toplevel
+    from gan_bench.trial import Engine  # pylint: disable=import-outside-toplevel
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+    engine = Engine(cfg, members, stacked)
+    if stacked:
+        hp = jax.tree_util.tree_map(lambda x: jnp.stack([x] * members), hparams_of(cfg))
+        state = engine.init(jnp.arange(members, dtype=jnp.int32), hp)
+    else:
+        state = engine.init(cfg.seed, hparams_of(cfg))
+    return engine, state, engine.load([cfg] * members, 0)
+
+
+def run_steps(engine, state, batch, steps: int):
+    """`steps` calls of the compiled step (the state is donated and threaded); returns (state, seconds)."""
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        state, logs = engine.step(state, batch)
+    jax.block_until_ready((state, logs))
+    return state, time.perf_counter() - t0
+
+
+def interleaved(fns, reps: int):
+    """Run the callables in turn, `reps` rounds (A B A B ...); each returns seconds. -> [[s, ...] per fn]."""
+    times = [[] for _ in fns]
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            times[i].append(fn())
+    return times
+
+
+def write_json(path: str, obj) -> None:
+    """Atomic write: temp file in the same folder, then os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def im2col_conv(lhs, rhs, window_strides, padding, dimension_numbers=None, **unused):
+    """`lax.conv_general_dilated` (NHWC x HWIO, no dilation) as K*K strided slices + one matmul.
+
+    XLA CPU runs convolutions whose window is large next to a tiny input (2x2, 4x4) through a very slow
+    path, forward and input gradient (see BENCHMARKS.md); slices, a concatenation and a dot have fast
+    gradients everywhere. x [B, H, W, C], w [K, K, C, O] -> [B, H', W', O].
+    """
+    if dimension_numbers not in (None, ("NHWC", "HWIO", "NHWC")) or any(unused.get(k) not in (None, 1, (1, 1))
+                                                                          for k in ("lhs_dilation", "rhs_dilation")):
+        raise ValueError("im2col_conv: only NHWC/HWIO convolutions without dilation")
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+    (kh, kw), (sh, sw) = rhs.shape[:2], window_strides
+    if isinstance(padding, str):
+        padding = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (sh, sw), padding)
+    x = jnp.pad(lhs, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+    cols = [x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] for i in range(kh) for j in range(kw)]
+    return jnp.concatenate(cols, axis=-1) @ rhs.reshape(-1, rhs.shape[-1])
+
+
+class patched_convs:
+    """Context: while tracing inside it, `jax.lax.conv_general_dilated` is `im2col_conv` (no effect elsewhere)."""
+
+    def __enter__(self):
+        self.saved, jax.lax.conv_general_dilated = jax.lax.conv_general_dilated, im2col_conv
+
+    def __exit__(self, *exc):
+        jax.lax.conv_general_dilated = self.saved
+
+
+def n_params(tree) -> int:
+    return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(tree)))
+
+
+def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col: bool = True) -> dict:
+    """Median step times of gan_bench, PyTorch and (im2col) gan_bench with every conv compiled as
+    `im2col_conv`, interleaved; parameter counts of gan_bench and PyTorch."""
+    import torch  # pylint: disable=import-outside-toplevel
+    import torch_nets  # pylint: disable=import-outside-toplevel
+    cfg = trial_config(arch, (32, 32, 3), batch, n_disc)
+    engine, state, real = make_engine(cfg)
+    t0 = time.perf_counter()
+    state, _ = run_steps(engine, state, real, 1)  # compile + first step
+    compile_s = time.perf_counter() - t0
+    g, d = torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm, g_norm=cfg.g_norm)
+    torch_step = torch_nets.TorchGANStep(g, d, cfg.z_dim, lr=cfg.g_lr, betas=(cfg.beta1, cfg.beta2))
+    real_t = torch.from_numpy(np.array(real)).permute(0, 1, 4, 2, 3).contiguous()  # NHWC -> NCHW
+    torch_step.step(real_t)  # warm-up (oneDNN primitive caches)
+    box = {"state": state}
+
+    def jax_run():
+        box["state"], seconds = run_steps(engine, box["state"], real, steps)
+        return seconds
+
+    runs = [jax_run]
+    if im2col:
+        engine2, state2, _ = make_engine(cfg)
+        with patched_convs():  # traced and compiled here, so the executable uses im2col convs
+            box["state2"], _ = run_steps(engine2, state2, real, 1)
+
+        def im2col_run():
+            box["state2"], seconds = run_steps(engine2, box["state2"], real, steps)
+            return seconds
+        runs.append(im2col_run)
+
+    def torch_run():
+        t = time.perf_counter()
+        for _ in range(steps):
+            torch_step.step(real_t)
+        return time.perf_counter() - t
+
+    times = interleaved([jax_run, torch_run] + runs[1:], reps)
+    med = [statistics.median(t) / steps for t in times]
+    images = n_disc * batch
+    row = {"arch": arch, "d_norm": cfg.d_norm, "n_disc": n_disc, "batch": batch, "reps": reps, "steps": steps,
+           "params_g": [n_params(box["state"].g_params), torch_nets.count_params(g)],
+           "params_d": [n_params(box["state"].d_params), torch_nets.count_params(d)],
+           "compile_s": compile_s, "jax_step_s": med[0], "torch_step_s": med[1],
+           "jax_img_s": images / med[0], "torch_img_s": images / med[1], "ratio": med[1] / med[0],
+           "jax_times": times[0], "torch_times": times[1]}
+    if im2col:
+        row.update(im2col_step_s=med[2], im2col_img_s=images / med[2], im2col_ratio=med[1] / med[2],
+                   im2col_times=times[2])
+    return row
+
+
+# (name, kind, input H, C_in, kernel, C_out, stride, batch multiple): the largest convs of the three nets.
+# D layers see 2B images (real and fake concatenated); kind "tconv" is a stride-2 transposed conv.
+OPS = [("dcgan G g_dc1", "tconv", 2, 512, 5, 256, 2, 1), ("dcgan G g_dc2", "tconv", 4, 256, 5, 128, 2, 1),
+       ("sndcgan G g_dc2", "tconv", 4, 512, 4, 256, 2, 1), ("dcgan D d_conv3", "conv", 8, 128, 5, 256, 2, 2),
+       ("dcgan D d_conv4", "conv", 4, 256, 5, 512, 2, 2), ("sndcgan D d_conv6", "conv", 8, 256, 4, 512, 2, 2),
+       ("sndcgan D d_conv7", "conv", 4, 512, 3, 512, 1, 2), ("resnet G B2 conv2", "conv", 16, 256, 3, 256, 1, 1)]
+
+
+def _jax_op_fns(kind, h, c, k, o, s, batch):
+    """{direction: (jitted fn, args)} for forward, input gradient (dx) and weight gradient (dw)."""
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+    from gan_bench.nets.layers import conv_transpose_same  # pylint: disable=import-outside-toplevel
+    x = jax.random.normal(jax.random.PRNGKey(0), (batch, h, h, c))
+    if kind == "tconv":  # gan_bench's ConvTranspose: TF kernel layout [k, k, C_out, C_in], sub-pixel conv
+        w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, o, c))
+        f = lambda x, w: conv_transpose_same(x, w, s, (h * s, h * s))
+    else:
+        w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, c, o))
+        f = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    g = jnp.ones_like(f(x, w))
+    fns = {"fwd": (lambda x, w, g: f(x, w)), "dx": (lambda x, w, g: jax.vjp(lambda x: f(x, w), x)[1](g)[0]),
+           "dw": (lambda x, w, g: jax.vjp(lambda w: f(x, w), w)[1](g)[0])}
+    return {name: jax.jit(fn).lower(x, w, g).compile() for name, fn in fns.items()}, (x, w, g)
+
+
+def _torch_op_fns(kind, h, c, k, o, s, batch):
+    import torch  # pylint: disable=import-outside-toplevel
+    import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
+    x = torch.randn(batch, c, h, h, requires_grad=True)
+    if kind == "tconv":  # k=5: pad 2 + output_padding 1, k=4: pad 1 -> exactly 2h
+        w = (0.02 * torch.randn(c, o, k, k)).requires_grad_()
+        f = lambda: F.conv_transpose2d(x, w, stride=s, padding=(k - 1) // 2, output_padding=k % 2)
+    else:
+        w = (0.02 * torch.randn(o, c, k, k)).requires_grad_()
+        f = lambda: F.conv2d(x, w, stride=s, padding=(k - 1) // 2)  # same output size as SAME
+    out = f()
+    g = torch.ones_like(out)
+    return {"fwd": lambda: f().detach(), "dx": lambda: torch.autograd.grad(out, [x], g, retain_graph=True),
+            "dw": lambda: torch.autograd.grad(out, [w], g, retain_graph=True)}
+
+
+def run_ops(batch: int, reps: int) -> list:
+    """Milliseconds (median of interleaved reps) of each op and direction: gan_bench (XLA), im2col, torch."""
+    rows = []
+    print(f"{'op':18s} {'shape in -> k, C_out, stride':32s} {'dir':4s} {'xla ms':>9s} {'im2col ms':>9s} {'torch ms':>9s}")
+    for name, kind, h, c, k, o, s, mult in OPS:
+        b = batch * mult
+        xla, args = _jax_op_fns(kind, h, c, k, o, s, b)
+        with patched_convs():
+            i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b)
+        tor = _torch_op_fns(kind, h, c, k, o, s, b)
+        for direction in ("fwd", "dx", "dw"):
+            def timed(fn, block):
+                def run():
+                    t = time.perf_counter()
+                    block(fn())
+                    return time.perf_counter() - t
+                return run
+            fns = [timed(lambda: xla[direction](*args), jax.block_until_ready),
+                   timed(lambda: i2c[direction](*args), jax.block_until_ready), timed(tor[direction], lambda r: r)]
+            for fn in fns:
+                fn()  # warm-up
+            ms = [1e3 * statistics.median(t) for t in interleaved(fns, reps)]
+            shape = f"{b}x{h}x{h}x{c} -> {k}x{k}, {o}, s{s}"
+            rows.append({"op": name, "kind": kind, "shape": shape, "direction": direction, "xla_ms": ms[0],
+                         "im2col_ms": ms[1], "torch_ms": ms[2]})
+            print(f"{name:18s} {shape:32s} {direction:4s} {ms[0]:9.1f} {ms[1]:9.1f} {ms[2]:9.1f}", flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nets", default="dcgan,sndcgan", help="comma list of dcgan, sndcgan, resnet_cifar")
+    p.add_argument("--n_disc", default="1", help="comma list, e.g. 1,5")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--reps", type=int, default=3, help="interleaved repetitions per framework (median)")
+    p.add_argument("--steps", type=int, default=1, help="generator steps per repetition")
+    p.add_argument("--no_im2col", action="store_true", help="skip the gan_bench-with-im2col-convs column")
+    p.add_argument("--ops", action="store_true", help="also run the per-op conv micro-benchmark (run_ops)")
+    p.add_argument("--ops_only", action="store_true", help="only the per-op micro-benchmark")
+    p.add_argument("--json", help="write all figures to this file (atomically)")
+    args = p.parse_args(argv)
+    nets = [n for n in args.nets.split(",") if n]
+    unknown = sorted(set(nets) - set(D_NORM))
+    if unknown:
+        raise ValueError(f"--nets: unknown {unknown}; choose from {sorted(D_NORM)}")
+    n_discs = [int(x) for x in args.n_disc.split(",")]
+    if min(n_discs) < 1 or args.batch < 1 or args.reps < 1 or args.steps < 1:
+        raise ValueError("--n_disc, --batch, --reps and --steps must be >= 1")
+    import torch  # pylint: disable=import-outside-toplevel
+    torch.set_num_threads(os.cpu_count())
+    info = machine_info()
+    print(json.dumps(info))
+    rows = []
+    header = (f"{'net':13s} {'n_disc':>6s} {'G params jax/torch':>21s} {'D params jax/torch':>21s} "
+              f"{'compile s':>9s} {'jax img/s':>9s} {'torch img/s':>11s} {'jax/torch':>9s} "
+              f"{'im2col img/s':>12s} {'im2col/torch':>12s}")
+    print(header)
+    for arch in nets if not args.ops_only else []:
+        for n_disc in n_discs:
+            r = bench_pair(arch, n_disc, args.batch, args.reps, args.steps, not args.no_im2col)
+            rows.append(r)
+            print(f"{arch:13s} {n_disc:6d} {r['params_g'][0]:>10,d}/{r['params_g'][1]:<10,d} "
+                  f"{r['params_d'][0]:>10,d}/{r['params_d'][1]:<10,d} {r['compile_s']:9.1f} "
+                  f"{r['jax_img_s']:9.1f} {r['torch_img_s']:11.1f} {r['ratio']:9.2f} "
+                  f"{r.get('im2col_img_s', float('nan')):12.1f} {r.get('im2col_ratio', float('nan')):12.2f}",
+                  flush=True)
+    result = {"machine": info, "command": " ".join(sys.argv), "train_step": rows}
+    if args.ops or args.ops_only:
+        result["ops"] = run_ops(args.batch, args.reps)
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
