@@ -62,7 +62,11 @@ def cmd_status(args):
 def cmd_report(args):
     from gan_bench.report import report_main  # pylint: disable=import-outside-toplevel
 
-    written = report_main(args.results_dirs, args.out, metric=args.metric)
+    metrics = [m for m in args.metric.split(",") if m]
+    if len(metrics) == 1:
+        written = report_main(args.results_dirs, args.out, metric=metrics[0])
+    else:  # one report per metric (e.g. one per dataset of a mixed study), each in its own folder
+        written = {m: report_main(args.results_dirs, os.path.join(args.out, m), metric=m) for m in metrics}
     print(json.dumps(written, indent=1, default=str))
     return 0
 
@@ -124,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="tables and figures from results folders")
     r.add_argument("results_dirs", nargs="+")
     r.add_argument("--out", required=True)
-    r.add_argument("--metric", default="fid")
+    r.add_argument("--metric", default="fid",
+                   help="metric to rank by; a comma list writes one report per metric into OUT/<metric>/")
     r.set_defaults(fn=cmd_report)
 
     e = sub.add_parser("eval", help="evaluate a trained trial's final checkpoint")
