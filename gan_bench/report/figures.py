@@ -62,6 +62,13 @@ def _panels(n: int, width: float = 5.0, height: float = 4.0):
     return fig, [fig.add_subplot(1, n, i + 1) for i in range(n)]
 
 
+def _dataset_panels(rows: pd.DataFrame, **size):
+    """One panel per dataset: (figure, [(axis, dataset, that dataset's rows)]), datasets sorted."""
+    datasets = sorted(rows["dataset"].unique())
+    fig, axes = _panels(len(datasets), **size)
+    return fig, [(ax, d, rows[rows["dataset"] == d]) for ax, d in zip(axes, datasets)]
+
+
 def plot_score_distribution(df: pd.DataFrame, metric: str, path: str, which: str = "final") -> Optional[str]:
     """Box plot of the trial scores per model, one panel per dataset (Lucic et al. 2018, Fig. 3/5).
 
@@ -71,10 +78,8 @@ def plot_score_distribution(df: pd.DataFrame, metric: str, path: str, which: str
     if rows.empty:
         return None
     col = score_column(metric, which)
-    datasets = sorted(rows["dataset"].unique())
-    fig, axes = _panels(len(datasets))
-    for ax, dataset in zip(axes, datasets):
-        part = rows[rows["dataset"] == dataset]
+    fig, panels = _dataset_panels(rows)
+    for ax, dataset, part in panels:
         models = sorted(part["model"].unique())
         ax.boxplot([part.loc[part["model"] == m, col].astype(float).to_numpy() for m in models])
         labels = [f"{m} (n={int((part['model'] == m).sum())})" for m in models]
@@ -94,10 +99,8 @@ def plot_budget_curves(df: pd.DataFrame, metric: str, path: str, which: str = "f
     if rows.empty:
         return None
     col = score_column(metric, which)
-    datasets = sorted(rows["dataset"].unique())
-    fig, axes = _panels(len(datasets))
-    for ax, dataset in zip(axes, datasets):
-        part = rows[rows["dataset"] == dataset]
+    fig, panels = _dataset_panels(rows)
+    for ax, dataset, part in panels:
         for model in sorted(part["model"].unique()):
             curve = expected_best_of_k(part.loc[part["model"] == model, col].astype(float), direction(metric),
                                        n_boot=n_boot, level=level)
@@ -120,10 +123,8 @@ def plot_precision_recall(df: pd.DataFrame, path: str, which: str = "final") -> 
     rows = scored(scored(df, "precision", which), "recall", which)
     if rows.empty:
         return None
-    datasets = sorted(rows["dataset"].unique())
-    fig, axes = _panels(len(datasets), width=4.5, height=4.5)
-    for ax, dataset in zip(axes, datasets):
-        part = rows[rows["dataset"] == dataset]
+    fig, panels = _dataset_panels(rows, width=4.5, height=4.5)
+    for ax, dataset, part in panels:
         for model in sorted(part["model"].unique()):
             sel = part[part["model"] == model]
             ax.scatter(sel[r].astype(float), sel[p].astype(float), s=14, alpha=0.7, label=model)
