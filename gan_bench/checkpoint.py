@@ -11,17 +11,9 @@ from typing import Any, List, Optional
 import flax.serialization
 import jax
 
+from gan_bench.atomic import atomic_write_bytes
+
 _NAME = re.compile(r"^ckpt_(\d{9})\.msgpack$")
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def list_steps(ckpt_dir: str) -> List[int]:

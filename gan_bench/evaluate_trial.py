@@ -9,6 +9,7 @@ import os
 from typing import Optional, Sequence
 
 from gan_bench import checkpoint
+from gan_bench.atomic import atomic_write_bytes
 from gan_bench.config import parse_config
 from gan_bench.outputs import jsonable
 from gan_bench.trial import Engine, hparams_of
@@ -28,6 +29,6 @@ def evaluate_workdir(workdir: str, metrics: Optional[Sequence[str]] = None) -> d
     if state is None:
         raise ValueError(f"{workdir} has no checkpoint in {os.path.join(workdir, 'ckpt')}")
     row = engine.evaluate(cfg, state, int(state.step), {})
-    checkpoint.atomic_write_bytes(os.path.join(workdir, "eval.json"),
+    atomic_write_bytes(os.path.join(workdir, "eval.json"),
                                   json.dumps(jsonable(row), indent=1, sort_keys=True).encode())
     return row

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from gan_bench.checkpoint import atomic_write_bytes
+from gan_bench.atomic import atomic_write_bytes
 
 FINAL_STATES = ("done", "diverged")
 

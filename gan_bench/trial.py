@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_bench import checkpoint, data, nets, parallel
+from gan_bench.atomic import atomic_write_bytes
 from gan_bench.config import TrialConfig, parse_config
 from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import PENALTIES
@@ -176,7 +177,7 @@ class Member:
         self.status: Optional[dict] = None  # set once the member is finished (done or diverged)
 
     def write_config(self):
-        checkpoint.atomic_write_bytes(os.path.join(self.workdir, "config.gin"), self.config_text.encode())
+        atomic_write_bytes(os.path.join(self.workdir, "config.gin"), self.config_text.encode())
 
     @property
     def ckpt_dir(self):

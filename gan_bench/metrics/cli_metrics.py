@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from gan_bench.checkpoint import atomic_write_bytes
+from gan_bench.atomic import atomic_write_bytes
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 

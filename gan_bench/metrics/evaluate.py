@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from gan_bench.checkpoint import atomic_write_bytes
+from gan_bench.atomic import atomic_write_bytes
 # Functions, not modules: the package re-exports functions under the module names (fid, kid, prd, ...).
 from gan_bench.metrics.fid import fid
 from gan_bench.metrics.inception_score import inception_score

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_bench.checkpoint import atomic_write_bytes
+from gan_bench.atomic import atomic_write_bytes
 
 _FILE_NAME = "mnist_classifier_v1.msgpack"
 

@@ -26,6 +26,8 @@ import warnings
 import numpy as np
 from flax import serialization, traverse_util
 
+from gan_bench.atomic import atomic_write_bytes
+
 from gan_bench.metrics.torch_pickle import RestrictedUnpickler, read_state_dict  # noqa: F401 (re-exported)
 
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
@@ -146,18 +148,6 @@ def convert_state_dict(state: dict[str, np.ndarray]) -> dict:
     return traverse_util.unflatten_dict(flat)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 _MEMO: dict = {}
 
 
@@ -191,6 +181,6 @@ def load_params(weights_path: str | None = None, *, url: str | None = None, sha2
     if params is None:
         params = convert_state_dict(read_state_dict(path))
         os.makedirs(folder, exist_ok=True)
-        _write_atomic(checkpoint, serialization.msgpack_serialize(params))
+        atomic_write_bytes(checkpoint, serialization.msgpack_serialize(params))
     _MEMO[memo_key] = params
     return params

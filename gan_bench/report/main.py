@@ -6,6 +6,7 @@ whole files only (older ones, or new ones), never a half-written table.
 import os
 from typing import Dict, Sequence
 
+from gan_bench.atomic import atomic_write_text
 from gan_bench.report import figures, tables
 from gan_bench.report.load import load_results
 
@@ -59,7 +60,7 @@ def report_main(dirs: Sequence[str], out: str, metric: str = "fid", which: str =
         add_table(f"kurach_{agg}", tables.kurach_table(df, metric, which, agg),
                   f"{agg} {which} {metric} per loss × penalty × discriminator normalization")
     trials_csv = os.path.join(out, "trials.csv")
-    tables.atomic_write_text(trials_csv, df.to_csv(index=False))
+    atomic_write_text(trials_csv, df.to_csv(index=False))
     written["trials.csv"] = trials_csv
     descriptions["trials.csv"] = "every trial, every column"
 
@@ -79,6 +80,6 @@ def report_main(dirs: Sequence[str], out: str, metric: str = "fid", which: str =
     for name in sorted(written):
         lines.append(f"- [{name}]({name}): {descriptions[name]}")
     index = os.path.join(out, "index.md")
-    tables.atomic_write_text(index, "\n".join(lines) + "\n")
+    atomic_write_text(index, "\n".join(lines) + "\n")
     written["index.md"] = index
     return written

@@ -6,30 +6,17 @@ A trial's score is the column `<which>_<metric>` (`which` = 'final' or 'best'). 
 seed (`config_id`, see load.py).
 """
 import os
-import tempfile
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
+from gan_bench.atomic import atomic_write_text
 from gan_bench.report.load import direction
 
 SCORED_STATES = ("done", "diverged")
 STATES = ("done", "diverged", "failed", "running", "pending")
 PR_METRICS = ("precision", "recall", "f1", "prd_f8", "prd_f1_8", "density", "coverage")
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write `text` to a temporary file in the folder of `path`, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def score_column(metric: str, which: str = "final") -> str:

@@ -20,19 +20,10 @@ import time
 import uuid
 from typing import Callable, Dict, Optional, Tuple
 
+from gan_bench.atomic import atomic_write_json
+
 _NAME = re.compile(r"^lease\.(\d{6,})\.json$")
 _UNREADABLE_GRACE_S = 60.0  # a lease file just created and not yet written counts as live this long
-
-
-def atomic_write_json(path: str, obj) -> None:
-    """Write JSON to a unique temp file in the same folder, fsync, then os.replace onto `path`."""
-    tmp = f"{path}.tmp.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _path(trial_dir: str, gen: int) -> str:

@@ -13,7 +13,7 @@ import time
 from typing import Dict, Iterable, List, Optional
 
 from gan_bench.sweep import lease
-from gan_bench.sweep.lease import atomic_write_json
+from gan_bench.atomic import atomic_write_json
 
 FINAL_STATES = ("done", "diverged")
 STATES = ("pending", "running", "done", "diverged", "failed")
