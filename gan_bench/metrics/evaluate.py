@@ -37,7 +37,8 @@ class EvalContext:
     real: np.ndarray
     fake: np.ndarray
     dataset: Any = None  # gan_bench Dataset: .name, optional .modes / .mode_std for 2-D mixtures
-    generate: Optional[Callable] = None  # z [B, z_dim] -> samples [B, ...] (jax), for latent inversion
+    generate: Optional[Callable] = None  # (variables, z [B, z_dim]) -> samples [B, ...] (jax), for inversion
+    generator_variables: Any = ()  # the `variables` pytree passed to `generate` (weights, batch-norm state)
     z_dim: Optional[int] = None
     seed: int = 0
     cache_dir: Optional[str] = None
@@ -158,7 +159,7 @@ def _stacked_mnist_modes(ctx: EvalContext) -> Dict[str, float]:
 def _polygon_prf(ctx: EvalContext) -> Dict[str, float]:
     if ctx.generate is None or not ctx.z_dim:
         raise ValueError("polygon_prf needs ctx.generate and ctx.z_dim for latent inversion")
-    return polygon_prf(ctx.fake, ctx.real, ctx.generate, ctx.z_dim, seed=ctx.seed)
+    return polygon_prf(ctx.fake, ctx.real, ctx.generate, ctx.z_dim, ctx.generator_variables, seed=ctx.seed)
 
 
 def evaluate(names: Sequence[str], ctx: EvalContext) -> Dict[str, float]:

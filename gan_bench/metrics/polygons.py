@@ -14,6 +14,7 @@ of a pixel cut by a straight edge). Background polarity (+1 or -1) is read from 
 delta and the optimization budgets are gin-configurable (`polygon_prf.*`); delta = 0.1 keeps real rendered
 triangles (fit residual about 0.02-0.05) and rejects shifted or blurred ones.
 """
+import functools
 from typing import Callable
 
 import gin
@@ -65,20 +66,40 @@ def _initial_vertices(images: np.ndarray, background: np.ndarray, restarts: int,
     return (centre[:, None, None, :] + offsets).astype(np.float32)
 
 
-def _adam_minimize(loss_per_item: Callable, init: jnp.ndarray, steps: int, lr: float) -> np.ndarray:
-    """Run Adam on a batch of independent problems; returns the final per-item losses."""
+def _triangle_mse(vertices, target, background):
+    """Per-item MSE between the rendered triangles `vertices` [N, 3, 2] and `target` [N, S, S]."""
+    coverage = jax.vmap(lambda v: soft_triangle(v, target.shape[-1]))(vertices)
+    rendered = background[:, None, None] * (1.0 - 2.0 * coverage)
+    return jnp.mean((rendered - target) ** 2, axis=(1, 2))
+
+
+def _generator_mse(z, target, generate, variables):
+    """Per-item MSE between generate(variables, z) and `target` [N, S, S]."""
+    out = jnp.asarray(generate(variables, z), jnp.float32).reshape(target.shape)
+    return jnp.mean((out - target) ** 2, axis=(1, 2))
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "steps", "generate"))
+def _adam_minimize(init, target, aux, lr, *, loss, steps: int, generate=None):
+    """Final per-item losses after `steps` of Adam on a batch of independent problems, in one XLA program.
+
+    `loss(params, target, aux)` (or `loss(params, target, generate, aux)`) is a module-level function and
+    `generate` the caller's generator function, both static: evaluating the same generator again with new
+    weights (`aux`) reuses the compiled program instead of tracing it anew at every evaluation.
+    """
+    def per_item(params):
+        return loss(params, target, aux) if generate is None else loss(params, target, generate, aux)
+
     tx = optax.adam(lr)
 
-    @jax.jit
-    def step(params, opt_state):
-        grads = jax.grad(lambda p: loss_per_item(p).sum())(params)
+    def body(_, carry):
+        params, opt_state = carry
+        grads = jax.grad(lambda p: per_item(p).sum())(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
-    params, opt_state = init, tx.init(init)
-    for _ in range(steps):
-        params, opt_state = step(params, opt_state)
-    return np.asarray(jax.jit(loss_per_item)(params))
+    params, _ = jax.lax.fori_loop(0, steps, body, (init, tx.init(init)))
+    return per_item(params)
 
 
 def distance_to_triangles(images, steps: int = 300, lr: float = 0.3, restarts: int = 4, seed: int = 0
@@ -86,47 +107,43 @@ def distance_to_triangles(images, steps: int = 300, lr: float = 0.3, restarts: i
     """RMS distance [N] of each image [N, S, S(, 1)] in [-1, 1] to the closest rendered triangle."""
     images = _as_gray(images)
     background = _background(images)
-    n, size = images.shape[0], images.shape[1]
+    n = images.shape[0]
     init = _initial_vertices(images, background, restarts, seed).reshape(n * restarts, 3, 2)
-    target = jnp.asarray(np.repeat(images, restarts, axis=0))
-    bg = jnp.asarray(np.repeat(background, restarts))[:, None, None]
-
-    def mse(vertices):
-        rendered = bg - 2.0 * bg * jax.vmap(lambda v: soft_triangle(v, size))(vertices)
-        return jnp.mean((rendered - target) ** 2, axis=(1, 2))
-
-    losses = _adam_minimize(mse, jnp.asarray(init), steps, lr).reshape(n, restarts)
-    return np.sqrt(losses.min(axis=1))
+    losses = _adam_minimize(jnp.asarray(init), jnp.asarray(np.repeat(images, restarts, axis=0)),
+                            jnp.asarray(np.repeat(background, restarts)), lr, loss=_triangle_mse, steps=steps)
+    return np.sqrt(np.asarray(losses).reshape(n, restarts).min(axis=1))
 
 
-def distance_to_generator(images, generate: Callable, z_dim: int, steps: int = 200, lr: float = 0.05,
-                          restarts: int = 3, seed: int = 0) -> np.ndarray:
-    """RMS distance [N] of each image to the closest G(z) found by latent inversion (Adam over z)."""
+def distance_to_generator(images, generate: Callable, z_dim: int, variables=(), steps: int = 200,
+                          lr: float = 0.05, restarts: int = 3, seed: int = 0) -> np.ndarray:
+    """RMS distance [N] of each image to the closest G(z) found by latent inversion (Adam over z).
+
+    `generate(variables, z)`: z [B, z_dim] -> images [B, S, S(, 1)] in [-1, 1], a jax-traceable function;
+    `variables` (a pytree, e.g. the generator's parameters and batch-norm state) is passed through as data.
+    """
     images = _as_gray(images)
     n = images.shape[0]
     target = jnp.asarray(np.repeat(images, restarts, axis=0))
-
-    def mse(z):
-        out = jnp.asarray(generate(z), jnp.float32).reshape(target.shape)
-        return jnp.mean((out - target) ** 2, axis=(1, 2))
-
     z0 = jax.random.normal(jax.random.PRNGKey(seed), (n * restarts, z_dim))
-    losses = _adam_minimize(mse, z0, steps, lr).reshape(n, restarts)
-    return np.sqrt(losses.min(axis=1))
+    losses = _adam_minimize(z0, target, variables, lr, loss=_generator_mse, steps=steps, generate=generate)
+    return np.sqrt(np.asarray(losses).reshape(n, restarts).min(axis=1))
 
 
 @gin.configurable("polygon_prf")
-def polygon_prf(samples, test_images, generate: Callable, z_dim: int, delta: float = 0.1,
+def polygon_prf(samples, test_images, generate: Callable, z_dim: int, variables=(), delta: float = 0.1,
                 fit_steps: int = 300, fit_lr: float = 0.3, fit_restarts: int = 4, inversion_steps: int = 200,
                 inversion_lr: float = 0.05, inversion_restarts: int = 3, seed: int = 0) -> dict:
-    """{"polygon_precision", "polygon_recall", "polygon_f1"} for generated samples and test triangles."""
+    """{"polygon_precision", "polygon_recall", "polygon_f1"} for generated samples and test triangles.
+
+    `generate(variables, z)` is the generator (see `distance_to_generator`).
+    """
     if not delta > 0:
         raise ValueError(f"polygon_prf.delta must be positive, got {delta}")
     samples, test_images = _as_gray(samples), _as_gray(test_images)
     if samples.shape[1:] != test_images.shape[1:]:
         raise ValueError(f"samples {samples.shape} and test images {test_images.shape} differ in size")
     precision = float((distance_to_triangles(samples, fit_steps, fit_lr, fit_restarts, seed) < delta).mean())
-    recall = float((distance_to_generator(test_images, generate, z_dim, inversion_steps, inversion_lr,
+    recall = float((distance_to_generator(test_images, generate, z_dim, variables, inversion_steps, inversion_lr,
                                           inversion_restarts, seed) < delta).mean())
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return {"polygon_precision": precision, "polygon_recall": recall, "polygon_f1": f1}
