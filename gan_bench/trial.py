@@ -29,6 +29,7 @@ from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import PENALTIES
 from gan_bench.gan.state import TRACED_HPARAMS, hparams_of, init_state
 from gan_bench.gan.train_step import GANModel, train_step
+from gan_bench.nets import layers
 from gan_bench.outputs import (FINAL_STATES, MetricsLog, clear_status, read_status, save_samples_png,
                                write_status)
 
@@ -76,19 +77,34 @@ def real_batches(cfg: TrialConfig, dataset, step: int, rows: slice) -> np.ndarra
 
 
 class Prefetcher:
-    """Loads and transfers the batches of the next steps in a thread, so the device never waits for data."""
+    """Loads and transfers the batches of the next steps in a thread, so the device never waits for data.
+
+    `close()` stops the thread (a run that ends early, every member diverged, must not leave it blocked).
+    """
 
     def __init__(self, load, start: int, stop: int, depth: int = 2):
         self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(load, start, stop), daemon=True)
         self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _run(self, load, start, stop):
         for step in range(start, stop):
             try:
-                self._queue.put((step, load(step), None))
+                item = (step, load(step), None)
             except Exception as e:  # surfaced in the training thread
-                self._queue.put((step, None, e))
+                self._put((step, None, e))
+                return
+            if not self._put(item):
                 return
 
     def get(self):
@@ -96,6 +112,22 @@ class Prefetcher:
         if error is not None:
             raise error
         return step, batch
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def _convs_as_im2col_on_cpu(step):
+    """On CPU, trace a population's convolutions as im2col: per-member kernels make them batched matmuls
+    instead of grouped convolutions, which XLA CPU runs slowly. Accelerators keep their own convolutions."""
+    if jax.default_backend() != "cpu":
+        return step
+
+    def traced(*args):
+        with layers.im2col_up_to(float("inf")):
+            return step(*args)
+    return traced
 
 
 class Engine:
@@ -122,15 +154,19 @@ class Engine:
             self._batch_axis, state_sharding = 1, rep
         elif members % jax.device_count() == 0:
             self._batch_axis, state_sharding = 0, parallel.batch_sharding(self.mesh, 0)
-            init, step = jax.vmap(init), jax.vmap(step)
+            init, step = jax.vmap(init), _convs_as_im2col_on_cpu(jax.vmap(step))
         else:
             self._batch_axis, state_sharding = 2, rep
-            init, step = jax.vmap(init), jax.vmap(step)
+            init, step = jax.vmap(init), _convs_as_im2col_on_cpu(jax.vmap(step))
         self.state_sharding = state_sharding
         self.init = jax.jit(init, out_shardings=state_sharding)
         self.step = jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, state_sharding),
                             in_shardings=(state_sharding, parallel.batch_sharding(self.mesh, self._batch_axis)))
         self._sample = jax.jit(lambda params, g_state, z: self.model.generate(params, g_state, z))
+        # One generator function for the whole run: metrics that differentiate through G (polygon recall)
+        # compile it once and get each evaluation's weights as data.
+        self.generate = lambda variables, z: self.model.generate(variables[0], variables[1], z)
+        self._real_eval = {}  # eval_num_samples -> real eval samples, read once per run
 
     def load(self, cfgs: List[TrialConfig], step: int):
         batches = [real_batches(c, self.dataset, step, self.rows) for c in cfgs]
@@ -156,11 +192,13 @@ class Engine:
         if cfg.metrics:
             from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
             eval_set = self.eval_dataset
-            real = eval_set.get(np.arange(min(cfg.eval_num_samples, eval_set.num_examples)))
+            n_real = min(cfg.eval_num_samples, eval_set.num_examples)
+            if n_real not in self._real_eval:
+                self._real_eval[n_real] = eval_set.get(np.arange(n_real))
             params = state.ema_params if cfg.ema_decay > 0 else state.g_params
-            ctx = ev.EvalContext(real=real, fake=self.samples(cfg, state, cfg.eval_num_samples),
-                                 dataset=eval_set,
-                                 generate=lambda z: self.model.generate(params, state.g_state, z),
+            ctx = ev.EvalContext(real=self._real_eval[n_real],
+                                 fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=eval_set,
+                                 generate=self.generate, generator_variables=(params, state.g_state),
                                  z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split,
                                  data_dir=cfg.data_dir)
             row.update(ev.evaluate(cfg.metrics, ctx))
@@ -218,6 +256,25 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
     log.info("%d trial(s) %s: steps %d..%d on %d device(s)", len(members), members[0].workdir, start,
              cfg.train_steps, jax.device_count())
     prefetch = Prefetcher(functools.partial(engine.load, cfgs), start, cfg.train_steps)
+    try:
+        t0, rate_from = _train_loop(engine, members, state, prefetch, start)
+    finally:
+        prefetch.close()
+    for m in members:
+        if m.status is None:
+            if m.writer:
+                m.writer.close()
+            final = m.metrics_log.read()
+            steps_done = cfg.train_steps - rate_from
+            m.status = write_status(m.workdir, "done", cfg.train_steps, train_steps=cfg.train_steps,
+                                    final_metrics=final[-1] if final else {}, population=len(members),
+                                    steps_per_sec=steps_done / max(time.time() - t0, 1e-9) if steps_done else None)
+    return [m.status for m in members]
+
+
+def _train_loop(engine: Engine, members: List[Member], state, prefetch: Prefetcher, start: int):
+    """Step until `train_steps` or until every member has diverged; returns (t0, rate_from) for steps/s."""
+    cfg = engine.cfg
     t0, rate_from = time.time(), start  # steps/s counts from the end of the first (compiling) step
     for _ in range(start, cfg.train_steps):
         step, batch = prefetch.get()
@@ -244,16 +301,7 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
             _member_outputs(engine, m, engine.member_state(state, i), done, m_logs, due, t0, rate_from)
         if all(m.status is not None for m in members):
             break
-    for m in members:
-        if m.status is None:
-            if m.writer:
-                m.writer.close()
-            final = m.metrics_log.read()
-            steps_done = cfg.train_steps - rate_from
-            m.status = write_status(m.workdir, "done", cfg.train_steps, train_steps=cfg.train_steps,
-                                    final_metrics=final[-1] if final else {}, population=len(members),
-                                    steps_per_sec=steps_done / max(time.time() - t0, 1e-9) if steps_done else None)
-    return [m.status for m in members]
+    return t0, rate_from
 
 
 def _member_outputs(engine, m: Member, state, done, logs, due, t0, start):

@@ -77,13 +77,27 @@ def _tf_conv2d_transpose(y, kernel, stride, out_hw):
     return jax.vjp(conv, x0)[1](y)[0]
 
 
+def _transposed(form):
+    """conv_transpose_same (which picks a formulation), or one formulation forced, same signature."""
+    if form == "auto":
+        return layers.conv_transpose_same
+
+    def run(y, kernel, s, out_hw):
+        k = kernel.shape[0]
+        pads = tuple(layers._same_pad_before(y.shape[i], out_hw[i - 1], k, s) for i in (1, 2))
+        fn = layers._conv_transpose_subpixel if form == "subpixel" else layers._conv_transpose_col2im
+        return fn(y, kernel, s, pads, out_hw)
+    return run
+
+
+@pytest.mark.parametrize("form", ["auto", "subpixel", "col2im"])
 @pytest.mark.parametrize("k,s,h,out", [(4, 2, 4, 8), (5, 2, 4, 8), (5, 2, 4, 7), (5, 2, 7, 14), (5, 2, 7, 13),
-                                       (4, 2, 3, 5), (3, 1, 5, 5)])
-def test_subpixel_conv_transpose_matches_tf_same_alignment(k, s, h, out):
+                                       (4, 2, 3, 5), (3, 1, 5, 5), (2, 2, 3, 6)])
+def test_conv_transpose_matches_tf_same_alignment(k, s, h, out, form):
     rng = np.random.RandomState(k * 100 + h)
     y = jnp.asarray(rng.randn(2, h, h, 3), jnp.float32)
     kernel = jnp.asarray(rng.randn(k, k, 5, 3), jnp.float32)
-    got = layers.conv_transpose_same(y, kernel, s, (out, out))
+    got = _transposed(form)(y, kernel, s, (out, out))
     np.testing.assert_allclose(np.asarray(got), np.asarray(_tf_conv2d_transpose(y, kernel, s, (out, out))),
                                atol=1e-5)
     if out == s * h:  # lax / flax implement the even-size case directly
@@ -95,15 +109,17 @@ def test_subpixel_conv_transpose_matches_tf_same_alignment(k, s, h, out):
         np.testing.assert_allclose(np.asarray(got), np.asarray(flax_out), atol=1e-5)
 
 
-def test_subpixel_gradient_matches_lax_conv_transpose():
-    rng = np.random.RandomState(1)
+@pytest.mark.parametrize("form", ["subpixel", "col2im"])
+@pytest.mark.parametrize("k", [4, 5])
+def test_conv_transpose_gradients_match_lax_conv_transpose(k, form):
+    rng = np.random.RandomState(k)
     y = jnp.asarray(rng.randn(2, 4, 4, 3), jnp.float32)
-    kernel = jnp.asarray(rng.randn(4, 4, 2, 3), jnp.float32)
-    lax_fn = lambda kk: jnp.sum(jnp.sin(jax.lax.conv_transpose(  # noqa: E731
-        y, kk, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True)))
-    sub_fn = lambda kk: jnp.sum(jnp.sin(layers.conv_transpose_same(y, kk, 2, (8, 8))))  # noqa: E731
-    np.testing.assert_allclose(np.asarray(jax.grad(sub_fn)(kernel)), np.asarray(jax.grad(lax_fn)(kernel)),
-                               atol=1e-4)
+    kernel = jnp.asarray(rng.randn(k, k, 2, 3), jnp.float32)
+    lax_fn = lambda yy, kk: jnp.sum(jnp.sin(jax.lax.conv_transpose(  # noqa: E731
+        yy, kk, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True)))
+    our_fn = lambda yy, kk: jnp.sum(jnp.sin(_transposed(form)(yy, kk, 2, (8, 8))))  # noqa: E731
+    for ours, theirs in zip(jax.grad(our_fn, (0, 1))(y, kernel), jax.grad(lax_fn, (0, 1))(y, kernel)):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), atol=1e-4)
 
 
 def test_conv_transpose_rejects_impossible_output_size():

@@ -138,3 +138,34 @@ def test_sigkill_and_resume_is_bit_exact(tmp_path):
         np.testing.assert_array_equal(x, y)
     ref_rows = open(os.path.join(ref, "metrics.jsonl")).read().splitlines()
     assert open(os.path.join(wd, "metrics.jsonl")).read().splitlines() == ref_rows
+
+
+def test_prefetcher_stops_when_closed_early():
+    """A run that ends before train_steps (every member diverged) must not leave the loader thread running."""
+    from gan_bench.trial import Prefetcher
+    loaded = []
+
+    def load(step):
+        loaded.append(step)
+        return step * 10
+
+    prefetch = Prefetcher(load, start=5, stop=100_000, depth=2)
+    assert prefetch.get() == (5, 50) and prefetch.get() == (6, 60)  # in order, from `start`
+    prefetch.close()
+    assert not prefetch._thread.is_alive()
+    assert len(loaded) <= 2 + 2 + 1  # the two taken, a full queue of two, one load in flight
+
+
+def test_prefetcher_raises_a_load_error_in_the_training_thread():
+    from gan_bench.trial import Prefetcher
+
+    def load(step):
+        if step == 2:
+            raise OSError("unreadable shard 2")
+        return step
+
+    prefetch = Prefetcher(load, start=0, stop=10)
+    assert prefetch.get() == (0, 0) and prefetch.get() == (1, 1)
+    with pytest.raises(OSError, match="unreadable shard 2"):
+        prefetch.get()
+    prefetch.close()

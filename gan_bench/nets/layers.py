@@ -12,6 +12,7 @@
 - `BatchNorm` (statistics over `groups` equal slices of the batch), `LayerNorm`, and `Normalization`, the
   `none | batch | layer` switch the families call where compare_gan calls `self.batch_norm`.
 """
+import contextlib
 from typing import Callable, Sequence, Tuple
 
 import gin
@@ -96,12 +97,28 @@ def _subpixel_taps(k: int, s: int, pad_before: int):
 # path, forward and input gradient: DCGAN's 4x4 and 2x2 layers ran ~50x slower than PyTorch (BENCHMARKS.md).
 # Below this many input pixels a conv runs as K*K strided slices, one concatenation and one matmul instead.
 IM2COL_MAX_PIXELS = 64
+_im2col_max_pixels = IM2COL_MAX_PIXELS  # read while tracing; changed only through `im2col_up_to`
+
+
+@contextlib.contextmanager
+def im2col_up_to(max_pixels: float):
+    """Trace the convolutions inside this block as im2col up to `max_pixels` input pixels (inf: all of them).
+
+    Why: vmapping a population over convolutions with per-member kernels makes grouped convolutions, which
+    XLA CPU runs slowly; as im2col they become batched matmuls (1.7x faster for InfoGAN P = 8, BENCHMARKS.md).
+    """
+    global _im2col_max_pixels  # pylint: disable=global-statement
+    old, _im2col_max_pixels = _im2col_max_pixels, max_pixels
+    try:
+        yield
+    finally:
+        _im2col_max_pixels = old
 
 
 def conv2d(x: Array, kernel: Array, strides: int, padding) -> Array:
     """NHWC x HWIO convolution, `padding` "SAME" or ((top, bottom), (left, right)); im2col on small inputs."""
     k_h, k_w = kernel.shape[:2]
-    if x.shape[1] * x.shape[2] > IM2COL_MAX_PIXELS:
+    if x.shape[1] * x.shape[2] > _im2col_max_pixels:
         return jax.lax.conv_general_dilated(x, kernel, (strides, strides), padding,
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if isinstance(padding, str):
@@ -114,24 +131,67 @@ def conv2d(x: Array, kernel: Array, strides: int, padding) -> Array:
 
 
 def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple[int, int]) -> Array:
-    """TF `conv2d_transpose(y, kernel, output_shape, stride, padding="SAME")` as a sub-pixel convolution.
+    """TF `conv2d_transpose(y, kernel, output_shape, stride, padding="SAME")`.
 
     y [B, h, w, C_in], kernel [k, k, C_out, C_in] (TF layout: the kernel of the SAME conv this op is the
-    gradient of) -> [B, *output_size, C_out]. Shi et al. 2016: a stride-1 conv with s*s*C_out outputs then a
-    pixel shuffle; its kernel is gathered from `kernel` (zeros where a phase has no tap), so gradients flow to
-    the same parameters. Much faster than lax.conv_transpose's weight gradient on XLA CPU.
+    gradient of) -> [B, *output_size, C_out]. Two exact formulations, both faster than lax.conv_transpose's
+    weight gradient on XLA CPU; which one is cheaper depends on how many taps the sub-pixel kernel wastes:
+    for k = 4, s = 2 its 3x3 sub-kernels hold 2x2 real taps per phase (2.25x the FLOPs), and col2im ran
+    G's 4x4 transposed convs of SNDCGAN 1.1-2.7x faster (fwd + grads); for k = 5, s = 2 (1.44x) the sub-pixel
+    form was as fast or faster (BENCHMARKS.md).
     """
     k, s = kernel.shape[0], stride
+    pad_h = _same_pad_before(y.shape[1], output_size[0], k, s)
+    pad_w = _same_pad_before(y.shape[2], output_size[1], k, s)
+    th, tw = _subpixel_taps(k, s, pad_h)[0], _subpixel_taps(k, s, pad_w)[0]
+    if th.size * tw.size >= 2 * k * k:  # taps of the s*s sub-pixel kernels vs the k*k real ones
+        return _conv_transpose_col2im(y, kernel, s, (pad_h, pad_w), output_size)
+    return _conv_transpose_subpixel(y, kernel, s, (pad_h, pad_w), output_size)
+
+
+def _conv_transpose_subpixel(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
+    """Shi et al. 2016: a stride-1 conv with s*s*C_out outputs, then a pixel shuffle; its kernel is gathered
+    from `kernel` (zeros where a phase has no tap), so gradients flow to the same parameters."""
+    k = kernel.shape[0]
     b, h, w, c_in = y.shape
     c_out = kernel.shape[2]
-    th, pad_h = _subpixel_taps(k, s, _same_pad_before(h, output_size[0], k, s))
-    tw, pad_w = _subpixel_taps(k, s, _same_pad_before(w, output_size[1], k, s))
+    th, pad_h = _subpixel_taps(k, s, pads[0])
+    tw, pad_w = _subpixel_taps(k, s, pads[1])
     padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # tap index k reads zeros
     sub = padded[th[:, None, :, None], tw[None, :, None, :]]  # [s, s, nh, nw, C_out, C_in]
     sub = jnp.transpose(sub, (2, 3, 5, 0, 1, 4)).reshape(th.shape[1], tw.shape[1], c_in, s * s * c_out)
     out = conv2d(y, sub, 1, (pad_h, pad_w))
     out = out.reshape(b, h, w, s, s, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(b, h * s, w * s, c_out)
     return out[:, :output_size[0], :output_size[1], :]
+
+
+def _conv_transpose_col2im(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
+    """One matmul gives every input pixel's k x k output window; the windows are overlap-added.
+
+    Input pixel q, tap t lands on output pixel s*q + t - pad. Writing t = s*a + r, the taps of phase r add
+    into output pixels s*(q + a) + r: per phase, shifted (zero-padded) copies are summed, then the s x s
+    phases are interleaved like a pixel shuffle. Only pads, adds and reshapes besides the matmul.
+    """
+    k = kernel.shape[0]
+    b, h, w, c_in = y.shape
+    c_out = kernel.shape[2]
+    cols = y.reshape(-1, c_in) @ jnp.transpose(kernel, (3, 0, 1, 2)).reshape(c_in, k * k * c_out)
+    cols = cols.reshape(b, h, w, k, k, c_out)
+    n_a = -(-k // s)  # taps per phase, at most
+    phase_rows = []
+    for ri in range(s):
+        row = []
+        for rj in range(s):
+            acc = 0.0
+            for ai in range(-(-(k - ri) // s)):
+                for aj in range(-(-(k - rj) // s)):
+                    tap = cols[:, :, :, s * ai + ri, s * aj + rj, :]
+                    acc = acc + jnp.pad(tap, ((0, 0), (ai, n_a - 1 - ai), (aj, n_a - 1 - aj), (0, 0)))
+            row.append(acc)
+        phase_rows.append(jnp.stack(row, axis=3))  # [B, M, N, s (rj), C_out]
+    full = jnp.stack(phase_rows, axis=2)  # [B, M, s (ri), N, s (rj), C_out]
+    full = full.reshape(b, (h + n_a - 1) * s, (w + n_a - 1) * s, c_out)
+    return full[:, pads[0]:pads[0] + output_size[0], pads[1]:pads[1] + output_size[1], :]
 
 
 class Dense(nn.Module):
