@@ -214,6 +214,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=32, help="input images are size×size×3 uint8, resized to 299")
     p.add_argument("--passes", type=int, default=1, help="passes over the images (more timed batches)")
     p.add_argument("--frechet_reps", type=int, default=3)
+    p.add_argument("--frechet_only", action="store_true", help="only time frechet_distance (no torch needed)")
     p.add_argument("--rss_n", type=int, default=100, help="images extracted in each peak-RSS run; 0 skips")
     p.add_argument("--layers", type=int, default=0, metavar="B", help="per-stage comparison at batch B (0: off)")
     p.add_argument("--json", help="write all figures to this file (atomically)")
@@ -226,6 +227,13 @@ def main(argv=None) -> int:
         return 0
     report = {"machine": machine_info(), "command": " ".join([os.path.basename(sys.executable)] + sys.argv)}
     print(json.dumps(report["machine"]), flush=True)
+    if args.frechet_only:
+        report["frechet"] = fr = bench_frechet(args.frechet_reps)
+        print(f"frechet_distance 2048-d: {fr['median_s']['frechet_distance']:.3f} s wall (scipy sqrtm formula "
+              f"{fr['median_s']['scipy_sqrtm']:.3f} s), rel. diff {fr['rel_diff']:.1e}", flush=True)
+        if args.json:
+            write_json(args.json, report)
+        return 0
     with tempfile.TemporaryDirectory() as folder:
         if args.layers:
             print(f"per-stage, batch {args.layers}:", flush=True)

@@ -9,11 +9,22 @@ Speed-up = vmapped member-steps/s / sequential member-steps/s (> 1: the populati
 
   python3 benchmarks/bench_population.py                                    # default; InfoGAN P >= 8 and DCGAN take long on CPU
   python3 benchmarks/bench_population.py --nets mlp,infogan,dcgan --population 1,4,8,16 --image_batch 64 --reps 5
+
+End to end (`--sweep P`): what a user of `gan-bench sweep` sees. P ring8 trials of the preset (2,000 steps,
+evaluation and checkpoints included), differing in seed and learning rates, run as real sweeps in fresh results
+folders: `--workers 1 --population P` against `--workers 1` (P trials one after another, each in its own
+process) and `--workers 2` (two processes at a time). trials/hour = P x 3600 / the sweep's wall time, process
+start, compilation (cold cache at the start of each sweep) and evaluation included.
+
+  python3 benchmarks/bench_population.py --nets none --sweep 8
 """
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 from bench_train_step import interleaved, machine_info, make_engine, run_steps, trial_config, write_json
@@ -59,6 +70,56 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int) -> dict:
             "trial_steps": trial_len, "population_times": pop_times, "solo_times": solo_times}
 
 
+SWEEP_FILE = """include '{preset}'
+trial.train_steps = {steps}
+sweep.grid = [{{'trial.g_lr': [1e-3, 3e-4], 'trial.d_lr': [1e-3, 3e-4]}}]
+sweep.seeds = {seeds}
+"""
+
+
+def bench_sweep(trials: int, steps: int, modes) -> list:
+    """Wall time of real `gan-bench sweep` runs of `trials` ring8 trials, one fresh results folder per mode.
+
+    `modes`: (workers, population) pairs. Every trial must end done, or the figure is not reported.
+    """
+    if trials % 4:
+        raise ValueError(f"--sweep must be a multiple of 4 (2 g_lr x 2 d_lr x seeds), got {trials}")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        sweep_file = os.path.join(folder, "ring8.gin")
+        with open(sweep_file, "w") as f:
+            f.write(SWEEP_FILE.format(preset=os.path.join(root, "gin_configs/presets/ring8_mlp.gin"),
+                                      steps=steps, seeds=trials // 4))
+        for workers, population in modes:
+            results = os.path.join(folder, f"w{workers}_p{population}")
+            cmd = [sys.executable, "-m", "gan_bench.cli", "sweep", sweep_file, "--results", results,
+                   "--workers", str(workers), "--population", str(population)]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=root)
+            seconds = time.perf_counter() - t0
+            done = sum(_status(os.path.join(results, d)) == "done" for d in os.listdir(results))
+            if proc.returncode != 0 or done != trials:
+                raise RuntimeError(f"sweep {cmd} ended {proc.returncode} with {done}/{trials} trials done:\n"
+                                   f"{proc.stderr[-3000:]}")
+            rows.append({"trials": trials, "steps": steps, "workers": workers, "population": population,
+                         "wall_s": seconds, "trials_per_hour": trials * 3600 / seconds})
+            print(f"sweep of {trials} ring8 trials, workers {workers}, population {population}: "
+                  f"{seconds:.1f} s, {rows[-1]['trials_per_hour']:.0f} trials/h", flush=True)
+    base = rows[0]["trials_per_hour"] if rows else 1.0
+    for r in rows:
+        r["speedup_vs_first"] = r["trials_per_hour"] / base
+    return rows
+
+
+def _status(trial_dir: str):
+    path = os.path.join(trial_dir, "status.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("state")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nets", default="mlp,infogan,dcgan", help="comma list of mlp, infogan, dcgan")
@@ -68,15 +129,18 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--steps", type=int, default=20, help="steps per repetition of mlp")
     p.add_argument("--image_steps", type=int, default=2, help="steps per repetition of infogan and dcgan")
+    p.add_argument("--sweep", type=int, default=0, metavar="P",
+                   help="also time real sweeps of P ring8 trials: population P vs one after another (0: off)")
+    p.add_argument("--sweep_steps", type=int, default=2000, help="train steps of each sweep trial (preset: 2000)")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     args = p.parse_args(argv)
-    nets = [n for n in args.nets.split(",") if n]
+    nets = [n for n in args.nets.split(",") if n and n != "none"]
     unknown = sorted(set(nets) - set(SETTINGS))
     if unknown:
         raise ValueError(f"--nets: unknown {unknown}; choose from {sorted(SETTINGS)}")
     sizes = {n: [int(x) for x in (args.dcgan_population if n == "dcgan" else args.population).split(",")]
              for n in nets}
-    if min(min(v) for v in sizes.values()) < 1 or min(args.image_batch, args.reps, args.steps, args.image_steps) < 1:
+    if min([min(v) for v in sizes.values()] + [1]) < 1 or min(args.image_batch, args.reps, args.steps, args.image_steps) < 1:
         raise ValueError("population sizes, --image_batch, --reps, --steps and --image_steps must be >= 1")
     info = machine_info()
     print(json.dumps(info))
@@ -91,8 +155,12 @@ def main(argv=None) -> int:
                   f"{r['population_member_steps_s']:18.2f} {r['sequential_member_steps_s']:8.2f} "
                   f"{r['speedup']:8.2f} {r['population_trials_per_hour']:12.2f} "
                   f"{r['sequential_trials_per_hour']:8.2f}", flush=True)
+    sweeps = []
+    if args.sweep:
+        sweeps = bench_sweep(args.sweep, args.sweep_steps, [(1, 1), (1, args.sweep), (2, 1)])
     if args.json:
-        write_json(args.json, {"machine": info, "command": " ".join(sys.argv), "population": rows})
+        write_json(args.json, {"machine": info, "command": " ".join(sys.argv), "population": rows,
+                               "sweeps": sweeps})
     return 0
 
 

@@ -31,7 +31,7 @@ def worker(args) -> None:
     """Runs in the subprocess: build, compile, train `steps` steps; writes timings and final params."""
     import jax  # pylint: disable=import-outside-toplevel
     import numpy as np  # pylint: disable=import-outside-toplevel
-    from bench_train_step import make_engine, run_steps, trial_config, write_json  # pylint: disable=import-outside-toplevel
+    from bench_train_step import make_engine, trial_config, write_json  # pylint: disable=import-outside-toplevel
     if args.cache:
         from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
         enable_compilation_cache(args.cache)
@@ -39,16 +39,22 @@ def worker(args) -> None:
                                          if args.arch == "mlp" else [])
     cfg = trial_config(args.arch, SHAPES[args.arch], args.batch, 1, extra)
     engine, state, real = make_engine(cfg)
-    state, _ = run_steps(engine, state, real, 1)
+    state, logs = engine.step(state, real)
+    jax.block_until_ready((state, logs))
     first_step_s = time.perf_counter() - _T_START
-    times = []
+    times, losses = [], [{k: float(v) for k, v in logs.items()}]
     for step in range(1, args.steps):
-        state, seconds = run_steps(engine, state, engine.load([cfg], step), 1)
-        times.append(seconds)
+        batch = engine.load([cfg], step)
+        t0 = time.perf_counter()
+        state, logs = engine.step(state, batch)
+        jax.block_until_ready((state, logs))
+        times.append(time.perf_counter() - t0)
+        losses.append({k: float(v) for k, v in logs.items()})
     leaves = jax.tree_util.tree_flatten_with_path({"G": state.g_params, "D": state.d_params})[0]
     np.savez(args.worker + ".npz", **{jax.tree_util.keystr(path): np.asarray(x) for path, x in leaves})
     write_json(args.worker, {"devices": jax.device_count(), "first_step_s": first_step_s,
-                             "step_s": float(np.median(times)) if times else None, "step_times": times})
+                             "step_s": float(np.median(times)) if times else None, "step_times": times,
+                             "losses": losses})
 
 
 def spawn(args, out: str, devices: int, cache: str = "") -> dict:
@@ -88,7 +94,7 @@ def main(argv=None) -> int:
     print(json.dumps(info))
     rows, cache_rows = [], []
     with tempfile.TemporaryDirectory(prefix="gan_bench_scaling_") as tmp:
-        print(f"{'devices':>7s} {'step ms':>9s} {'vs 1 dev':>8s} {'max |dparam|':>12s}")
+        print(f"{'devices':>7s} {'step ms':>9s} {'vs 1 dev':>8s} {'max rel dloss':>13s} {'max |dparam|':>12s}")
         for n in counts:
             r = spawn(args, os.path.join(tmp, f"dev{n}.json"), n)
             params = np.load(os.path.join(tmp, f"dev{n}.json.npz"))
@@ -96,9 +102,14 @@ def main(argv=None) -> int:
             diffs = {k: float(np.max(np.abs(params[k] - ref[k]))) for k in ref.files}
             r["max_abs_param_diff"] = max(diffs.values())
             r["largest_diffs"] = dict(sorted(diffs.items(), key=lambda kv: -kv[1])[:4])  # which parameters
+            # The losses of every step: equal to rounding means the same trajectory, whatever Adam did to
+            # parameters whose gradient is ~0 (biases before batch norm).
+            r["max_rel_loss_diff"] = max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-12) for a, b in
+                                         zip(r["losses"], rows[0]["losses"] if rows else r["losses"]) for k in b)
             r["step_ratio_vs_1"] = r["step_s"] / rows[0]["step_s"] if rows else 1.0
             rows.append(r)
-            print(f"{n:7d} {1e3 * r['step_s']:9.1f} {r['step_ratio_vs_1']:8.2f} {r['max_abs_param_diff']:12.2e}  "
+            print(f"{n:7d} {1e3 * r['step_s']:9.1f} {r['step_ratio_vs_1']:8.2f} {r['max_rel_loss_diff']:13.1e} "
+                  f"{r['max_abs_param_diff']:12.2e}  "
                   + " ".join(f"{k}={v:.1e}" for k, v in r["largest_diffs"].items()), flush=True)
         cache = os.path.join(tmp, "jax_cache")
         print(f"{'cache':>7s} {'first step s':>12s} {'process s':>9s}")
