@@ -378,7 +378,9 @@ def run_population(workdirs: Sequence[str], gin_files: Sequence[Sequence[str]],
                                  f"they differ in more than {sorted(_MEMBER_FIELDS)}")
         for m in members:
             clear_status(m.workdir)  # a rerun of a failed trial starts without the old failure on record
-        engine = Engine(members[0].cfg, len(members), stacked)
+        # One member left (the others finished before a restart) runs unstacked: a vmapped step over one
+        # member ran at 0.64-0.96x the solo step's speed on CPU (BENCHMARKS.md), for the same numbers.
+        engine = Engine(members[0].cfg, len(members), stacked and len(members) > 1)
         results = run_members(engine, members)
     except Exception as e:
         for i in todo:
