@@ -209,7 +209,11 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
 OPS = [("dcgan G g_dc1", "tconv", 2, 512, 5, 256, 2, 1), ("dcgan G g_dc2", "tconv", 4, 256, 5, 128, 2, 1),
        ("sndcgan G g_dc2", "tconv", 4, 512, 4, 256, 2, 1), ("dcgan D d_conv3", "conv", 8, 128, 5, 256, 2, 2),
        ("dcgan D d_conv4", "conv", 4, 256, 5, 512, 2, 2), ("sndcgan D d_conv6", "conv", 8, 256, 4, 512, 2, 2),
-       ("sndcgan D d_conv7", "conv", 4, 512, 3, 512, 1, 2), ("resnet G B2 conv2", "conv", 16, 256, 3, 256, 1, 1)]
+       ("sndcgan D d_conv7", "conv", 4, 512, 3, 512, 1, 2), ("resnet G B2 conv2", "conv", 16, 256, 3, 256, 1, 1),
+       # the larger layers, where XLA's own convolution runs in the nets
+       ("sndcgan G g_dc4", "tconv", 16, 128, 4, 64, 2, 1), ("sndcgan D d_conv2", "conv", 32, 64, 4, 64, 2, 2),
+       ("sndcgan D d_conv3", "conv", 16, 64, 3, 128, 1, 2), ("dcgan D d_conv2", "conv", 16, 64, 5, 128, 2, 2),
+       ("resnet D B1 conv2", "conv", 32, 128, 3, 128, 1, 2)]
 
 
 def _jax_op_fns(kind, h, c, k, o, s, batch):
@@ -217,7 +221,7 @@ def _jax_op_fns(kind, h, c, k, o, s, batch):
     import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
     from gan_bench.nets.layers import conv_transpose_same  # pylint: disable=import-outside-toplevel
     x = jax.random.normal(jax.random.PRNGKey(0), (batch, h, h, c))
-    if kind == "tconv":  # gan_bench's ConvTranspose: TF kernel layout [k, k, C_out, C_in], sub-pixel conv
+    if kind == "tconv":  # gan_bench's ConvTranspose: TF kernel layout [k, k, C_out, C_in], sub-pixel or col2im
         w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, o, c))
         f = lambda x, w: conv_transpose_same(x, w, s, (h * s, h * s))
     else:
