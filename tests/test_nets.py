@@ -328,3 +328,26 @@ def test_im2col_conv_matches_lax_conv(size, k, stride, padding):
     with jax.default_matmul_precision("highest"):
         got = conv2d(x, w, stride, padding)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("k,h", [(3, 4), (3, 5), (5, 4), (1, 3)])
+def test_conv_after_unpool_equals_conv_of_the_unpooled_map(k, h):
+    """Oracle: compare_gan's unpool (zeros at odd positions) written out, then lax's SAME convolution."""
+    from gan_bench.nets.resnet import unpool
+    rng = np.random.RandomState(k + h)
+    x = jnp.asarray(rng.randn(2, h, h + 1, 3), jnp.float32)
+    kernel = jnp.asarray(rng.randn(k, k, 3, 4), jnp.float32)
+
+    def oracle(xx, kk):
+        return jax.lax.conv_general_dilated(unpool(xx), kk, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            precision=jax.lax.Precision.HIGHEST)
+
+    with jax.default_matmul_precision("highest"):
+        np.testing.assert_allclose(np.asarray(layers.conv_after_unpool(x, kernel)), np.asarray(oracle(x, kernel)),
+                                   atol=1e-5)
+        loss = lambda conv: (lambda xx, kk: jnp.sum(jnp.sin(conv(xx, kk))))  # noqa: E731
+        for a, b in zip(jax.grad(loss(layers.conv_after_unpool), (0, 1))(x, kernel),
+                        jax.grad(loss(oracle), (0, 1))(x, kernel)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
+    with pytest.raises(ValueError, match="square odd kernel"):
+        layers.conv_after_unpool(x, jnp.zeros((4, 4, 3, 4)))

@@ -140,13 +140,35 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
     G's 4x4 transposed convs of SNDCGAN 1.1-2.7x faster (fwd + grads); for k = 5, s = 2 (1.44x) the sub-pixel
     form was as fast or faster (BENCHMARKS.md).
     """
-    k, s = kernel.shape[0], stride
-    pad_h = _same_pad_before(y.shape[1], output_size[0], k, s)
-    pad_w = _same_pad_before(y.shape[2], output_size[1], k, s)
-    th, tw = _subpixel_taps(k, s, pad_h)[0], _subpixel_taps(k, s, pad_w)[0]
+    k = kernel.shape[0]
+    pads = (_same_pad_before(y.shape[1], output_size[0], k, stride),
+            _same_pad_before(y.shape[2], output_size[1], k, stride))
+    return _conv_transpose(y, kernel, stride, pads, output_size)
+
+
+def _conv_transpose(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
+    """Input pixel q, tap t adds y[q] K[t] to output pixel s*q + t - pad; the cheaper exact formulation."""
+    k = kernel.shape[0]
+    th, tw = _subpixel_taps(k, s, pads[0])[0], _subpixel_taps(k, s, pads[1])[0]
     if th.size * tw.size >= 2 * k * k:  # taps of the s*s sub-pixel kernels vs the k*k real ones
-        return _conv_transpose_col2im(y, kernel, s, (pad_h, pad_w), output_size)
-    return _conv_transpose_subpixel(y, kernel, s, (pad_h, pad_w), output_size)
+        return _conv_transpose_col2im(y, kernel, s, pads, output_size)
+    return _conv_transpose_subpixel(y, kernel, s, pads, output_size)
+
+
+def conv_after_unpool(x: Array, kernel: Array) -> Array:
+    """SAME stride-1 conv of compare_gan's `unpool(x)` (x at even positions of a 2x-size map, zeros elsewhere).
+
+    x [B, h, w, C_in], kernel [k, k, C_in, C_out] (odd k) -> [B, 2h, 2w, C_out]. Three of every four input
+    pixels of that conv are zeros; written as a stride-2 transposed conv of x with the flipped kernel it skips
+    them (ResNet-CIFAR's G: a quarter of the FLOPs of its up-sampling convs). Output pixel p sums u[p + t - pb]
+    K[t] over taps t, with u[2q] = x[q]: p = 2q + t' - (k - 1 - pb) for the flipped tap t' = k - 1 - t.
+    """
+    k = kernel.shape[0]
+    if k % 2 == 0 or kernel.shape[1] != k:
+        raise ValueError(f"conv_after_unpool needs a square odd kernel, got {kernel.shape[:2]}")
+    pad = k - 1 - (k - 1) // 2
+    flipped = jnp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))  # [k, k, C_out, C_in], as conv_transpose_same
+    return _conv_transpose(x, flipped, 2, (pad, pad), (2 * x.shape[1], 2 * x.shape[2]))
 
 
 def _conv_transpose_subpixel(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
@@ -182,7 +204,7 @@ def _conv_transpose_col2im(y: Array, kernel: Array, s: int, pads: Tuple[int, int
     for ri in range(s):
         row = []
         for rj in range(s):
-            acc = 0.0
+            acc = jnp.zeros((b, h + n_a - 1, w + n_a - 1, c_out), cols.dtype)  # a phase may have no tap (k < s)
             for ai in range(-(-(k - ri) // s)):
                 for aj in range(-(-(k - rj) // s)):
                     tap = cols[:, :, :, s * ai + ri, s * aj + rj, :]
@@ -216,13 +238,19 @@ class Conv(nn.Module):
     strides: int = 1
     weight_norm: str = "none"
     kernel_init: Callable = nn.initializers.normal(0.02)
+    unpool_input: bool = False  # convolve compare_gan's unpool(x) (2x size), computed without its zeros
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
         kernel = normalize_kernel(self, kernel, self.weight_norm, train)
-        y = conv2d(x, kernel, self.strides, "SAME")
+        if self.unpool_input:
+            if self.strides != 1:
+                raise ValueError(f"Conv(unpool_input=True) needs stride 1, got {self.strides}")
+            y = conv_after_unpool(x, kernel)
+        else:
+            y = conv2d(x, kernel, self.strides, "SAME")
         return y + self.param("bias", nn.initializers.zeros, (self.features,))
 
 
