@@ -219,7 +219,7 @@ OPS = [("dcgan G g_dc1", "tconv", 2, 512, 5, 256, 2, 1), ("dcgan G g_dc2", "tcon
 def _jax_op_fns(kind, h, c, k, o, s, batch):
     """{direction: (jitted fn, args)} for forward, input gradient (dx) and weight gradient (dw)."""
     import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-    from gan_bench.nets.layers import conv_transpose_same  # pylint: disable=import-outside-toplevel
+    from gan_bench.nets.conv_ops import conv_transpose_same  # pylint: disable=import-outside-toplevel
     x = jax.random.normal(jax.random.PRNGKey(0), (batch, h, h, c))
     if kind == "tconv":  # gan_bench's ConvTranspose: TF kernel layout [k, k, C_out, C_in], sub-pixel or col2im
         w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, o, c))

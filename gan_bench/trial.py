@@ -29,7 +29,7 @@ from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import PENALTIES
 from gan_bench.gan.state import TRACED_HPARAMS, hparams_of, init_state
 from gan_bench.gan.train_step import GANModel, train_step
-from gan_bench.nets import layers
+from gan_bench.nets import conv_ops
 from gan_bench.outputs import (FINAL_STATES, MetricsLog, clear_status, read_status, save_samples_png,
                                write_status)
 
@@ -125,7 +125,7 @@ def _convs_as_im2col_on_cpu(step):
         return step
 
     def traced(*args):
-        with layers.im2col_up_to(float("inf")):
+        with conv_ops.im2col_up_to(float("inf")):
             return step(*args)
     return traced
 

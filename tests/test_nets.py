@@ -7,7 +7,7 @@ import pytest
 from flax import linen as nn
 
 from gan_bench import nets
-from gan_bench.nets import layers
+from gan_bench.nets import conv_ops, layers
 
 KEY = jax.random.PRNGKey(0)
 TINY = {"mlp": ("g_width", "d_width", 8), "infogan": ("g_width", "d_width", 4), "dcgan": ("g_width", "d_width", 4),
@@ -80,12 +80,12 @@ def _tf_conv2d_transpose(y, kernel, stride, out_hw):
 def _transposed(form):
     """conv_transpose_same (which picks a formulation), or one formulation forced, same signature."""
     if form == "auto":
-        return layers.conv_transpose_same
+        return conv_ops.conv_transpose_same
 
     def run(y, kernel, s, out_hw):
         k = kernel.shape[0]
-        pads = tuple(layers._same_pad_before(y.shape[i], out_hw[i - 1], k, s) for i in (1, 2))
-        fn = layers._conv_transpose_subpixel if form == "subpixel" else layers._conv_transpose_col2im
+        pads = tuple(conv_ops._same_pad_before(y.shape[i], out_hw[i - 1], k, s) for i in (1, 2))
+        fn = conv_ops._conv_transpose_subpixel if form == "subpixel" else conv_ops._conv_transpose_col2im
         return fn(y, kernel, s, pads, out_hw)
     return run
 
@@ -124,7 +124,7 @@ def test_conv_transpose_gradients_match_lax_conv_transpose(k, form):
 
 def test_conv_transpose_rejects_impossible_output_size():
     with pytest.raises(ValueError, match="output size 9"):
-        layers.conv_transpose_same(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), 2, (9, 9))
+        conv_ops.conv_transpose_same(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), 2, (9, 9))
 
 
 # ---- batch norm and layer norm --------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def test_bn_groups_equals_running_each_slice_alone():
                                                       (3, 3, 1, ((1, 0), (0, 1))), (7, 5, 2, "SAME")])
 def test_im2col_conv_matches_lax_conv(size, k, stride, padding):
     # Small inputs take the im2col path; lax.conv_general_dilated is the oracle.
-    from gan_bench.nets.layers import IM2COL_MAX_PIXELS, conv2d
+    from gan_bench.nets.conv_ops import IM2COL_MAX_PIXELS, conv2d
     assert size * size <= IM2COL_MAX_PIXELS
     x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, 5))
     w = jax.random.normal(jax.random.PRNGKey(1), (k, k, 5, 6))
@@ -343,11 +343,11 @@ def test_conv_after_unpool_equals_conv_of_the_unpooled_map(k, h):
                                             precision=jax.lax.Precision.HIGHEST)
 
     with jax.default_matmul_precision("highest"):
-        np.testing.assert_allclose(np.asarray(layers.conv_after_unpool(x, kernel)), np.asarray(oracle(x, kernel)),
+        np.testing.assert_allclose(np.asarray(conv_ops.conv_after_unpool(x, kernel)), np.asarray(oracle(x, kernel)),
                                    atol=1e-5)
         loss = lambda conv: (lambda xx, kk: jnp.sum(jnp.sin(conv(xx, kk))))  # noqa: E731
-        for a, b in zip(jax.grad(loss(layers.conv_after_unpool), (0, 1))(x, kernel),
+        for a, b in zip(jax.grad(loss(conv_ops.conv_after_unpool), (0, 1))(x, kernel),
                         jax.grad(loss(oracle), (0, 1))(x, kernel)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
     with pytest.raises(ValueError, match="square odd kernel"):
-        layers.conv_after_unpool(x, jnp.zeros((4, 4, 3, 4)))
+        conv_ops.conv_after_unpool(x, jnp.zeros((4, 4, 3, 4)))

@@ -5,7 +5,7 @@ Block (both nets): shortcut = conv 3x3 of the (up-sampled) input, average-pooled
 main = norm, ReLU, conv 3x3 (after up-sampling in G), norm, ReLU, conv 3x3 (then 2x2 average pooling in D);
 out = main + shortcut. Up-sampling is compare_gan's `unpool` (each pixel goes to the top-left of a 2x2 cell,
 zeros elsewhere), not nearest neighbour; the conv that follows it is computed without those zeros
-(`layers.conv_after_unpool`, a quarter of the FLOPs). `unpool` itself is kept as the reference definition.
+(`conv_ops.conv_after_unpool`, a quarter of the FLOPs). `unpool` itself is kept as the reference definition.
 G: z -> linear to 4x4x256 -> 3 up blocks (256) -> norm, ReLU -> conv 3x3 to C -> tanh.
 D: blocks (128, down), (128, down), (128), (128) -> ReLU -> mean over H, W -> linear to one logit.
 """
@@ -41,7 +41,7 @@ class ResNetBlock(nn.Module):
     kernel_init: object
 
     def _conv(self, x, scale, name, train):
-        # "up": the conv of unpool(x), computed without the unpooled map's zeros (`layers.conv_after_unpool`).
+        # "up": the conv of unpool(x), computed without the unpooled map's zeros (`conv_ops.conv_after_unpool`).
         x = Conv(self.features, 3, 1, self.weight_norm, self.kernel_init, unpool_input=scale == "up",
                  name=f"{scale}_{name}")(x, train)
         return avg_pool(x) if scale == "down" else x
