@@ -4,12 +4,11 @@ The trial's own `config.gin` rebuilds the networks; the result is printed and wr
 (atomically), leaving `metrics.jsonl` — the training-time record — untouched.
 """
 import dataclasses
-import json
 import os
 from typing import Optional, Sequence
 
 from gan_bench import checkpoint
-from gan_bench.atomic import atomic_write_bytes
+from gan_bench.atomic import atomic_write_json
 from gan_bench.config import parse_config
 from gan_bench.outputs import jsonable
 from gan_bench.trial import Engine, hparams_of
@@ -29,6 +28,5 @@ def evaluate_workdir(workdir: str, metrics: Optional[Sequence[str]] = None) -> d
     if state is None:
         raise ValueError(f"{workdir} has no checkpoint in {os.path.join(workdir, 'ckpt')}")
     row = engine.evaluate(cfg, state, int(state.step), {})
-    atomic_write_bytes(os.path.join(workdir, "eval.json"),
-                                  json.dumps(jsonable(row), indent=1, sort_keys=True).encode())
+    atomic_write_json(os.path.join(workdir, "eval.json"), jsonable(row))
     return row

@@ -166,7 +166,6 @@ class Engine:
         # One generator function for the whole run: metrics that differentiate through G (polygon recall)
         # compile it once and get each evaluation's weights as data.
         self.generate = lambda variables, z: self.model.generate(variables[0], variables[1], z)
-        self._real_eval = {}  # eval_num_samples -> real eval samples, read once per run
 
     def load(self, cfgs: List[TrialConfig], step: int):
         batches = [real_batches(c, self.dataset, step, self.rows) for c in cfgs]
@@ -187,17 +186,18 @@ class Engine:
     def eval_dataset(self):
         return data.load(self.cfg.dataset, split=self.cfg.eval_split, data_dir=self.cfg.data_dir)
 
+    @functools.cached_property
+    def real_eval_samples(self) -> np.ndarray:
+        """The real side of every evaluation, read once per run (members share `eval_num_samples`)."""
+        return self.eval_dataset.get(np.arange(min(self.cfg.eval_num_samples, self.eval_dataset.num_examples)))
+
     def evaluate(self, cfg: TrialConfig, state, step: int, train_logs: dict) -> dict:
         row = {"step": step, **{k: float(v) for k, v in train_logs.items()}}
         if cfg.metrics:
             from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
-            eval_set = self.eval_dataset
-            n_real = min(cfg.eval_num_samples, eval_set.num_examples)
-            if n_real not in self._real_eval:
-                self._real_eval[n_real] = eval_set.get(np.arange(n_real))
             params = state.ema_params if cfg.ema_decay > 0 else state.g_params
-            ctx = ev.EvalContext(real=self._real_eval[n_real],
-                                 fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=eval_set,
+            ctx = ev.EvalContext(real=self.real_eval_samples,
+                                 fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=self.eval_dataset,
                                  generate=self.generate, generator_variables=(params, state.g_state),
                                  z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split,
                                  data_dir=cfg.data_dir)
