@@ -169,3 +169,22 @@ def test_prefetcher_raises_a_load_error_in_the_training_thread():
     with pytest.raises(OSError, match="unreadable shard 2"):
         prefetch.get()
     prefetch.close()
+
+
+def test_eval_of_a_finished_trial_matches_its_training_time_evaluation(tmp_path):
+    """`gan-bench eval`: rebuilt from config.gin and the newest checkpoint, the metrics equal those the
+    trial logged at that step; the result lands in eval.json and metrics.jsonl is left as it was."""
+    from gan_bench.evaluate_trial import evaluate_workdir
+    from gan_bench.outputs import jsonable
+    wd = str(tmp_path / "t")
+    run_trial(wd, (), RING + ["trial.train_steps = 400", "trial.eval_every = 400", "trial.ckpt_every = 400",
+                              "trial.metrics = ['modes_2d']", "trial.eval_num_samples = 2000"])
+    logged = [json.loads(line) for line in open(os.path.join(wd, "metrics.jsonl"))]
+    row = evaluate_workdir(wd)
+    assert row["step"] == 400 and json.load(open(os.path.join(wd, "eval.json"))) == jsonable(row)
+    assert logged[-1]["high_quality_fraction"] > 0  # trained enough that the comparison is not of zeros
+    for key in ("modes_covered", "high_quality_fraction", "reverse_kl"):
+        assert row[key] == pytest.approx(logged[-1][key], rel=1e-6)
+    assert [json.loads(line) for line in open(os.path.join(wd, "metrics.jsonl"))] == logged
+    with pytest.raises(ValueError, match="not a trial folder"):
+        evaluate_workdir(str(tmp_path / "missing"))
