@@ -35,6 +35,8 @@ sys.path.insert(0, os.path.join(_ROOT, "tests", "torch_reference"))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gan_bench.atomic import atomic_write_json  # noqa: E402
+
 warnings.filterwarnings("ignore", message=".*not the published FID Inception weights")
 
 
@@ -199,14 +201,6 @@ def bench_layers(batch: int, reps: int, folder: str) -> list:
     return rows
 
 
-def write_json(path: str, obj) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=200, help="images per pass, both sides (full run: 10000)")
@@ -232,7 +226,7 @@ def main(argv=None) -> int:
         print(f"frechet_distance 2048-d: {fr['median_s']['frechet_distance']:.3f} s wall (scipy sqrtm formula "
               f"{fr['median_s']['scipy_sqrtm']:.3f} s), rel. diff {fr['rel_diff']:.1e}", flush=True)
         if args.json:
-            write_json(args.json, report)
+            atomic_write_json(args.json, report)
         return 0
     with tempfile.TemporaryDirectory() as folder:
         if args.layers:
@@ -252,7 +246,7 @@ def main(argv=None) -> int:
         print("peak RSS:", json.dumps(report["peak_rss"]), flush=True)
     report["machine"]["load_1min_end"] = os.getloadavg()[0]
     if args.json:
-        write_json(args.json, report)
+        atomic_write_json(args.json, report)
     return 0
 
 

@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from gan_bench.outputs import read_status
+
 from bench_train_step import interleaved, machine_info, make_engine, run_steps, trial_config, write_json
 
 # net -> (data shape, extra gin bindings, trial length of the preset in generator steps)
@@ -98,7 +100,8 @@ def bench_sweep(trials: int, steps: int, modes) -> list:
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=root)
             seconds = time.perf_counter() - t0
-            done = sum(_status(os.path.join(results, d)) == "done" for d in os.listdir(results))
+            done = sum((read_status(os.path.join(results, d)) or {}).get("state") == "done"
+                       for d in os.listdir(results))
             if proc.returncode != 0 or done != trials:
                 raise RuntimeError(f"sweep {cmd} ended {proc.returncode} with {done}/{trials} trials done:\n"
                                    f"{proc.stderr[-3000:]}")
@@ -110,14 +113,6 @@ def bench_sweep(trials: int, steps: int, modes) -> list:
     for r in rows:
         r["speedup_vs_first"] = r["trials_per_hour"] / base
     return rows
-
-
-def _status(trial_dir: str):
-    path = os.path.join(trial_dir, "status.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f).get("state")
 
 
 def main(argv=None) -> int:

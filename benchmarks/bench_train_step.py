@@ -18,7 +18,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 
 # libgomp threads of PyTorch spin after each parallel region and would steal the cores from XLA's next
@@ -109,13 +108,10 @@ def interleaved(fns, reps: int):
 
 
 def write_json(path: str, obj) -> None:
-    """Atomic write: temp file in the same folder, then os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    """gan_bench's atomic JSON write, into a folder made if missing."""
+    from gan_bench.atomic import atomic_write_json  # pylint: disable=import-outside-toplevel
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_json(path, obj)
 
 
 def im2col_conv(lhs, rhs, window_strides, padding, dimension_numbers=None, **unused):
