@@ -92,7 +92,8 @@ def _transposed(form):
 
 @pytest.mark.parametrize("form", ["auto", "subpixel", "col2im"])
 @pytest.mark.parametrize("k,s,h,out", [(4, 2, 4, 8), (5, 2, 4, 8), (5, 2, 4, 7), (5, 2, 7, 14), (5, 2, 7, 13),
-                                       (4, 2, 3, 5), (3, 1, 5, 5), (2, 2, 3, 6)])
+                                       (4, 2, 3, 5), (3, 1, 5, 5), (3, 2, 4, 8), (3, 2, 5, 9),
+                                       (2, 2, 3, 6)])
 def test_conv_transpose_matches_tf_same_alignment(k, s, h, out, form):
     rng = np.random.RandomState(k * 100 + h)
     y = jnp.asarray(rng.randn(2, h, h, 3), jnp.float32)
@@ -110,7 +111,7 @@ def test_conv_transpose_matches_tf_same_alignment(k, s, h, out, form):
 
 
 @pytest.mark.parametrize("form", ["subpixel", "col2im"])
-@pytest.mark.parametrize("k", [4, 5])
+@pytest.mark.parametrize("k", [3, 4, 5])
 def test_conv_transpose_gradients_match_lax_conv_transpose(k, form):
     rng = np.random.RandomState(k)
     y = jnp.asarray(rng.randn(2, 4, 4, 3), jnp.float32)

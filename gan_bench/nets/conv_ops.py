@@ -4,7 +4,7 @@
   convolution is pathologically slow there), and `im2col_up_to` widens that bound while tracing (population
   steps on CPU: every convolution, so per-member kernels become batched matmuls).
 - `conv_transpose_same`: TF `conv2d_transpose(padding="SAME")` as a sub-pixel convolution, or as one matmul +
-  overlap-add (col2im) when the sub-pixel kernels would hold at least twice the real taps.
+  overlap-add (col2im) when the sub-pixel kernels would hold at least `COL2IM_MIN_WASTE` times the real taps.
 - `conv_after_unpool`: the SAME conv of compare_gan's zero-inserting `unpool(x)`, without the zeros.
 Measurements behind each choice: BENCHMARKS.md ("Which op loses").
 """
@@ -82,10 +82,8 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
 
     y [B, h, w, C_in], kernel [k, k, C_out, C_in] (TF layout: the kernel of the SAME conv this op is the
     gradient of) -> [B, *output_size, C_out]. Two exact formulations, both faster than lax.conv_transpose's
-    weight gradient on XLA CPU; which one is cheaper depends on how many taps the sub-pixel kernel wastes:
-    for k = 4, s = 2 its 3x3 sub-kernels hold 2x2 real taps per phase (2.25x the FLOPs), and col2im ran
-    G's 4x4 transposed convs of SNDCGAN 1.1-2.7x faster (fwd + grads); for k = 5, s = 2 (1.44x) the sub-pixel
-    form was as fast or faster (BENCHMARKS.md).
+    weight gradient on XLA CPU; which one is cheaper depends on how many taps the sub-pixel kernel wastes
+    (see `COL2IM_MIN_WASTE`).
     """
     k = kernel.shape[0]
     pads = (_same_pad_before(y.shape[1], output_size[0], k, stride),
@@ -93,11 +91,20 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
     return _conv_transpose(y, kernel, stride, pads, output_size)
 
 
+# The sub-pixel form convolves s*s phase kernels that each hold every tap offset of any phase, zeros where a
+# phase has none: k = 4, s = 2 gives 3x3 kernels for 2x2 real taps per phase (2.25x the FLOPs), k = 3, s = 2
+# (ResNet's conv after unpool) 2x2 kernels for 1-4 taps (1.78x), k = 5, s = 2 3x3 for 2x2-3x3 (1.44x). col2im
+# does only the real taps but adds an overlap-add pass. Measured side by side on XLA CPU (BENCHMARKS.md):
+# col2im ran SNDCGAN's 4x4 layers 1.1-2.7x faster and the whole ResNet-CIFAR step 1.2x faster; on DCGAN's 5x5
+# layers the two were within noise (0.8-1.3x per layer, the same step time). Hence the switch at 1.5x.
+COL2IM_MIN_WASTE = 1.5
+
+
 def _conv_transpose(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
     """Input pixel q, tap t adds y[q] K[t] to output pixel s*q + t - pad; the cheaper exact formulation."""
     k = kernel.shape[0]
     th, tw = _subpixel_taps(k, s, pads[0])[0], _subpixel_taps(k, s, pads[1])[0]
-    if th.size * tw.size >= 2 * k * k:  # taps of the s*s sub-pixel kernels vs the k*k real ones
+    if th.size * tw.size >= COL2IM_MIN_WASTE * k * k:  # taps of the s*s sub-pixel kernels vs the k*k real ones
         return _conv_transpose_col2im(y, kernel, s, pads, output_size)
     return _conv_transpose_subpixel(y, kernel, s, pads, output_size)
 

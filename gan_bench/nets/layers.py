@@ -112,7 +112,7 @@ class Conv(nn.Module):
 class ConvTranspose(nn.Module):
     """y [B, h, w, C] -> [B, *output_size, features]: compare_gan `deconv2d` (TF conv2d_transpose, SAME).
 
-    The kernel has TF's transposed-conv layout [k, k, features, C]; the op runs as a sub-pixel convolution.
+    The kernel has TF's transposed-conv layout [k, k, features, C]; the op is `conv_ops.conv_transpose_same`.
     """
 
     features: int
