@@ -5,11 +5,16 @@ backend optimization level 0 compiles about 3x faster on CPU; every comparison i
 under the same flags. The persistent cache (shared with the subprocesses tests start, through the
 environment) lets identical shapes compile once per session.
 """
+import atexit
 import os
+import shutil
 import tempfile
 
 _FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FAST_COMPILE).strip()
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="gan_bench_jax_cache_"))
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # a session-private cache, removed when the session ends
+    _CACHE_DIR = tempfile.mkdtemp(prefix="gan_bench_jax_cache_")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE_DIR
+    atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
