@@ -10,7 +10,8 @@ Also timed: ``gan_bench.metrics.fid.frechet_distance`` on 2048-d statistics (nex
 ``scipy.linalg.sqrtm`` formula), and the peak RSS of a process that extracts ``--rss_n`` images
 (``/usr/bin/time -v``). ``--layers`` adds a per-stage comparison (stem convs, pools, Mixed blocks).
 
-Runs where both torch and jax import (e.g. a venv with torch, torchvision, jax, flax):
+Runs where both torch and jax import (e.g. a venv with torch, torchvision, jax, flax); on a GPU machine both
+sides run on the GPU (jax's default backend; ``--torch_device auto`` picks CUDA when PyTorch sees it):
   PYTHONPATH=. /work/torchvenv/bin/python benchmarks/bench_fid.py                  # ~4 min on 2 cores
   PYTHONPATH=. /work/torchvenv/bin/python benchmarks/bench_fid.py --n 10000 --batch 200 --rss_n 10000
 """
@@ -46,6 +47,8 @@ def machine_info() -> dict:
     import torch  # pylint: disable=import-outside-toplevel
     return {"nproc": os.cpu_count(), "cpu": model, "date": datetime.datetime.now().isoformat(timespec="minutes"),
             "python": platform.python_version(), "jax": jax.__version__, "torch": torch.__version__,
+            "jax_devices": [str(d) for d in jax.devices()],
+            "torch_gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "load_1min_start": os.getloadavg()[0]}
 
 
@@ -61,11 +64,13 @@ def reference_network(folder: str):
 
 
 def torch_features(net, images: np.ndarray):
+    """pool3 and logits of the PyTorch network, on the device its weights are on, back as numpy arrays."""
     import torch  # pylint: disable=import-outside-toplevel
     import fid_inception_torch  # pylint: disable=import-outside-toplevel
-    x01 = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    device = next(net.parameters()).device
+    x01 = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 255.0
     pool3, logits = fid_inception_torch.pytorch_fid_features(net, x01)
-    return pool3.numpy(), logits.numpy()
+    return pool3.cpu().numpy(), logits.cpu().numpy()  # .cpu() waits for the device
 
 
 def timed(fn, cpu: list | None = None):
@@ -77,12 +82,14 @@ def timed(fn, cpu: list | None = None):
     return out, time.perf_counter() - start
 
 
-def bench_extract(n: int, batch: int, size: int, passes: int, folder: str) -> dict:
+def bench_extract(n: int, batch: int, size: int, passes: int, folder: str, torch_device: str = "cpu") -> dict:
     """Interleaved per-batch timings of both sides on ``n`` random uint8 images [size, size, 3]."""
     import torch  # pylint: disable=import-outside-toplevel
     from gan_bench.metrics import inception  # pylint: disable=import-outside-toplevel
+    from torch_nets import torch_device as pick_device  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
     net, path = reference_network(folder)
+    net = net.to(pick_device(torch_device))
     images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
     first = images[:batch]
     inception.load_variables(path)  # .pth -> folded params once, outside the timed calls
@@ -211,6 +218,8 @@ def main(argv=None) -> int:
     p.add_argument("--frechet_only", action="store_true", help="only time frechet_distance (no torch needed)")
     p.add_argument("--rss_n", type=int, default=100, help="images extracted in each peak-RSS run; 0 skips")
     p.add_argument("--layers", type=int, default=0, metavar="B", help="per-stage comparison at batch B (0: off)")
+    p.add_argument("--torch_device", default="auto",
+                   help="PyTorch side: auto (CUDA when PyTorch sees a GPU, else cpu), cpu, cuda:0, ...")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     p.add_argument("--rss_child", choices=("gan_bench", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -232,7 +241,8 @@ def main(argv=None) -> int:
         if args.layers:
             print(f"per-stage, batch {args.layers}:", flush=True)
             report["layers"] = bench_layers(args.layers, 3, folder)
-        report["extract"] = ex = bench_extract(args.n, args.batch, args.size, args.passes, folder)
+        report["extract"] = ex = bench_extract(args.n, args.batch, args.size, args.passes, folder,
+                                               args.torch_device)
     print(f"extract {args.n} images {args.size}x{args.size} -> 299, batch {args.batch}: gan_bench "
           f"{ex['images_per_s']['gan_bench']:.2f} img/s, torch {ex['images_per_s']['torch']:.2f} img/s, ratio "
           f"{ex['ratio_gan_bench_over_torch']:.2f} (>1: gan_bench faster); first batch {ex['first_batch_s']}, "

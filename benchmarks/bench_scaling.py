@@ -12,6 +12,10 @@ Time-to-first-step is measured inside the worker from before `import jax` to the
 
   python3 benchmarks/bench_scaling.py                                     # default (~10 min on 2 busy cores)
   python3 benchmarks/bench_scaling.py --arch dcgan --devices 1,2,4,8 --steps 10
+  python3 benchmarks/bench_scaling.py --gpu --arch dcgan --devices 1,2,4,8 --steps 20   # 1 -> 8 real GPUs
+
+`--gpu`: each worker sees the first N GPUs (`CUDA_VISIBLE_DEVICES`) instead of N forced host devices; there the
+step-time column is the scaling of a fixed global batch over real accelerators.
 """
 import time
 
@@ -58,9 +62,14 @@ def worker(args) -> None:
 
 
 def spawn(args, out: str, devices: int, cache: str = "") -> dict:
-    """Run one worker in a fresh interpreter with `devices` forced host devices; returns its figures."""
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH", "")]))
+    """Run one worker in a fresh interpreter with `devices` devices (forced host devices, or the first GPUs with
+    `--gpu`); returns its figures."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.abspath(__file__)),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    if args.gpu:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(devices))
+    else:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", out, "--arch", args.arch,
            "--batch", str(args.batch), "--steps", str(args.steps)] + (["--cache", cache] if cache else [])
     t0 = time.perf_counter()
@@ -68,6 +77,9 @@ def spawn(args, out: str, devices: int, cache: str = "") -> dict:
     if proc.returncode:
         raise RuntimeError(f"worker with {devices} devices failed:\n{proc.stderr[-3000:]}")
     result = json.load(open(out))
+    if result["devices"] != devices:
+        raise RuntimeError(f"worker asked for {devices} devices saw {result['devices']}"
+                           + (" (fewer GPUs than that?)" if args.gpu else ""))
     result["process_s"] = time.perf_counter() - t0
     return result
 
@@ -78,6 +90,7 @@ def main(argv=None) -> int:
     p.add_argument("--devices", default="1,2,4,8")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=6, help="steps per run (the first, compiling, is not timed)")
+    p.add_argument("--gpu", action="store_true", help="device counts are real GPUs, not forced host devices")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
@@ -119,7 +132,7 @@ def main(argv=None) -> int:
             cache_rows.append(r)
             print(f"{label:>7s} {r['first_step_s']:12.1f} {r['process_s']:9.1f}", flush=True)
     if args.json:
-        write_json(args.json, {"machine": info, "command": " ".join(sys.argv), "arch": args.arch,
+        write_json(args.json, {"machine": info, "command": " ".join(sys.argv), "gpu": args.gpu, "arch": args.arch,
                                "batch": args.batch, "steps": args.steps, "scaling": rows, "cache": cache_rows})
     return 0
 

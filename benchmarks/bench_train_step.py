@@ -10,6 +10,9 @@ repetitions alternate (A B A B ...) so both see the same machine load, and the m
   python3 benchmarks/bench_train_step.py                       # default: ~10 min on 2 busy cores (DCGAN's
                                                                # XLA step alone ~1 min there, see BENCHMARKS.md)
   python3 benchmarks/bench_train_step.py --nets dcgan,sndcgan,resnet_cifar --n_disc 1,5 --reps 5 --ops
+
+On a GPU machine (jax with CUDA and torch with CUDA installed) the same commands run both sides on the GPU:
+jax takes its default backend, PyTorch `--torch_device auto` (the first CUDA GPU when it sees one).
 """
 import argparse
 import datetime
@@ -44,6 +47,8 @@ def machine_info() -> dict:
     try:
         import torch  # pylint: disable=import-outside-toplevel
         info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["torch_gpu"] = torch.cuda.get_device_name(0)
     except ImportError:
         pass
     return info
@@ -148,7 +153,8 @@ def n_params(tree) -> int:
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(tree)))
 
 
-def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col: bool = True) -> dict:
+def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col: bool = True,
+               torch_device: str = "cpu") -> dict:
     """Median step times of gan_bench, PyTorch and (im2col) gan_bench with every conv compiled as
     `im2col_conv`, interleaved; parameter counts of gan_bench and PyTorch."""
     import torch  # pylint: disable=import-outside-toplevel
@@ -158,9 +164,10 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
     t0 = time.perf_counter()
     state, _ = run_steps(engine, state, real, 1)  # compile + first step
     compile_s = time.perf_counter() - t0
-    g, d = torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm, g_norm=cfg.g_norm)
+    device = torch_nets.torch_device(torch_device)
+    g, d = (net.to(device) for net in torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm, g_norm=cfg.g_norm))
     torch_step = torch_nets.TorchGANStep(g, d, cfg.z_dim, lr=cfg.g_lr, betas=(cfg.beta1, cfg.beta2))
-    real_t = torch.from_numpy(np.array(real)).permute(0, 1, 4, 2, 3).contiguous()  # NHWC -> NCHW
+    real_t = torch.from_numpy(np.array(real)).permute(0, 1, 4, 2, 3).contiguous().to(device)  # NHWC -> NCHW
     torch_step.step(real_t)  # warm-up (oneDNN primitive caches)
     box = {"state": state}
 
@@ -183,12 +190,14 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
         t = time.perf_counter()
         for _ in range(steps):
             torch_step.step(real_t)
+        torch_nets.synchronize(device)
         return time.perf_counter() - t
 
     times = interleaved([jax_run, torch_run] + runs[1:], reps)
     med = [statistics.median(t) / steps for t in times]
     images = n_disc * batch
-    row = {"arch": arch, "d_norm": cfg.d_norm, "n_disc": n_disc, "batch": batch, "reps": reps, "steps": steps,
+    row = {"arch": arch, "torch_device": str(device), "d_norm": cfg.d_norm, "n_disc": n_disc, "batch": batch,
+           "reps": reps, "steps": steps,
            "params_g": [n_params(box["state"].g_params), torch_nets.count_params(g)],
            "params_d": [n_params(box["state"].d_params), torch_nets.count_params(d)],
            "compile_s": compile_s, "jax_step_s": med[0], "torch_step_s": med[1],
@@ -207,9 +216,11 @@ OPS = [("dcgan G g_dc1", "tconv", 2, 512, 5, 256, 2, 1), ("dcgan G g_dc2", "tcon
        ("dcgan D d_conv4", "conv", 4, 256, 5, 512, 2, 2), ("sndcgan D d_conv6", "conv", 8, 256, 4, 512, 2, 2),
        ("sndcgan D d_conv7", "conv", 4, 512, 3, 512, 1, 2), ("resnet G B2 conv2", "conv", 16, 256, 3, 256, 1, 1),
        # the larger layers, where XLA's own convolution runs in the nets
-       ("sndcgan G g_dc4", "tconv", 16, 128, 4, 64, 2, 1), ("sndcgan D d_conv2", "conv", 32, 64, 4, 64, 2, 2),
-       ("sndcgan D d_conv3", "conv", 16, 64, 3, 128, 1, 2), ("dcgan D d_conv2", "conv", 16, 64, 5, 128, 2, 2),
-       ("resnet D B1 conv2", "conv", 32, 128, 3, 128, 1, 2)]
+       ("sndcgan G g_dc4", "tconv", 16, 128, 4, 64, 2, 1), ("sndcgan D d_conv2", "conv", 32, 64, 4, 128, 2, 2),
+       ("sndcgan D d_conv3", "conv", 16, 128, 3, 128, 1, 2), ("dcgan D d_conv2", "conv", 16, 64, 5, 128, 2, 2),
+       ("resnet D B1 conv2", "conv", 32, 128, 3, 128, 1, 2),
+       # ResNet G's conv after unpool is a 3x3 stride-2 transposed conv in gan_bench (`conv_after_unpool`)
+       ("resnet G B3 conv1", "tconv", 16, 256, 3, 256, 2, 1)]
 
 
 def _jax_op_fns(kind, h, c, k, o, s, batch):
@@ -229,15 +240,15 @@ def _jax_op_fns(kind, h, c, k, o, s, batch):
     return {name: jax.jit(fn).lower(x, w, g).compile() for name, fn in fns.items()}, (x, w, g)
 
 
-def _torch_op_fns(kind, h, c, k, o, s, batch):
+def _torch_op_fns(kind, h, c, k, o, s, batch, device):
     import torch  # pylint: disable=import-outside-toplevel
     import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
-    x = torch.randn(batch, c, h, h, requires_grad=True)
+    x = torch.randn(batch, c, h, h, device=device, requires_grad=True)
     if kind == "tconv":  # k=5: pad 2 + output_padding 1, k=4: pad 1 -> exactly 2h
-        w = (0.02 * torch.randn(c, o, k, k)).requires_grad_()
+        w = (0.02 * torch.randn(c, o, k, k, device=device)).requires_grad_()
         f = lambda: F.conv_transpose2d(x, w, stride=s, padding=(k - 1) // 2, output_padding=k % 2)
     else:
-        w = (0.02 * torch.randn(o, c, k, k)).requires_grad_()
+        w = (0.02 * torch.randn(o, c, k, k, device=device)).requires_grad_()
         f = lambda: F.conv2d(x, w, stride=s, padding=(k - 1) // 2)  # same output size as SAME
     out = f()
     g = torch.ones_like(out)
@@ -245,8 +256,10 @@ def _torch_op_fns(kind, h, c, k, o, s, batch):
             "dw": lambda: torch.autograd.grad(out, [w], g, retain_graph=True)}
 
 
-def run_ops(batch: int, reps: int) -> list:
+def run_ops(batch: int, reps: int, torch_device: str = "cpu") -> list:
     """Milliseconds (median of interleaved reps) of each op and direction: gan_bench (XLA), im2col, torch."""
+    import torch_nets  # pylint: disable=import-outside-toplevel
+    device = torch_nets.torch_device(torch_device)
     rows = []
     print(f"{'op':18s} {'shape in -> k, C_out, stride':32s} {'dir':4s} {'xla ms':>9s} {'im2col ms':>9s} {'torch ms':>9s}")
     for name, kind, h, c, k, o, s, mult in OPS:
@@ -254,7 +267,7 @@ def run_ops(batch: int, reps: int) -> list:
         xla, args = _jax_op_fns(kind, h, c, k, o, s, b)
         with patched_convs():
             i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b)
-        tor = _torch_op_fns(kind, h, c, k, o, s, b)
+        tor = _torch_op_fns(kind, h, c, k, o, s, b, device)
         for direction in ("fwd", "dx", "dw"):
             def timed(fn, block):
                 def run():
@@ -263,7 +276,8 @@ def run_ops(batch: int, reps: int) -> list:
                     return time.perf_counter() - t
                 return run
             fns = [timed(lambda: xla[direction](*args), jax.block_until_ready),
-                   timed(lambda: i2c[direction](*args), jax.block_until_ready), timed(tor[direction], lambda r: r)]
+                   timed(lambda: i2c[direction](*args), jax.block_until_ready),
+                   timed(tor[direction], lambda r: torch_nets.synchronize(device))]
             for fn in fns:
                 fn()  # warm-up
             ms = [1e3 * statistics.median(t) for t in interleaved(fns, reps)]
@@ -284,6 +298,8 @@ def main(argv=None) -> int:
     p.add_argument("--no_im2col", action="store_true", help="skip the gan_bench-with-im2col-convs column")
     p.add_argument("--ops", action="store_true", help="also run the per-op conv micro-benchmark (run_ops)")
     p.add_argument("--ops_only", action="store_true", help="only the per-op micro-benchmark")
+    p.add_argument("--torch_device", default="auto",
+                   help="auto (CUDA when PyTorch sees a GPU, else cpu), cpu, cuda:0, ...")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     args = p.parse_args(argv)
     nets = [n for n in args.nets.split(",") if n]
@@ -304,7 +320,7 @@ def main(argv=None) -> int:
     print(header)
     for arch in nets if not args.ops_only else []:
         for n_disc in n_discs:
-            r = bench_pair(arch, n_disc, args.batch, args.reps, args.steps, not args.no_im2col)
+            r = bench_pair(arch, n_disc, args.batch, args.reps, args.steps, not args.no_im2col, args.torch_device)
             rows.append(r)
             print(f"{arch:13s} {n_disc:6d} {r['params_g'][0]:>10,d}/{r['params_g'][1]:<10,d} "
                   f"{r['params_d'][0]:>10,d}/{r['params_d'][1]:<10,d} {r['compile_s']:9.1f} "
@@ -313,7 +329,7 @@ def main(argv=None) -> int:
                   flush=True)
     result = {"machine": info, "command": " ".join(sys.argv), "train_step": rows}
     if args.ops or args.ops_only:
-        result["ops"] = run_ops(args.batch, args.reps)
+        result["ops"] = run_ops(args.batch, args.reps, args.torch_device)
     if args.json:
         write_json(args.json, result)
     return 0

@@ -190,6 +190,17 @@ def build(name: str, *, z_dim: int, channels: int = 3, d_norm: str = "none", g_n
     return g_cls(z_dim, channels, g_norm), d_cls(channels, d_norm)
 
 
+def torch_device(name: str = "auto") -> torch.device:
+    """`auto`: the first CUDA GPU when PyTorch sees one, else the CPU; otherwise a torch device name."""
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall-clock time covers it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def count_params(module: nn.Module) -> int:
     """Trainable parameters (spectral norm's `u`, `v` and BN running statistics are buffers, not counted)."""
     return sum(p.numel() for p in module.parameters())
@@ -202,7 +213,7 @@ class TorchGANStep:
     loss is the non-saturating GAN loss (Goodfellow et al. 2014); Adam for both; the G EMA is updated after
     every G step. D's parameters are frozen during the G backward pass (PyTorch would otherwise compute D
     weight gradients that nobody uses; XLA drops them by dead-code elimination).
-    `step(real)`: real [n_disc, B, C, H, W].
+    `step(real)`: real [n_disc, B, C, H, W], on the device of the nets.
     """
 
     def __init__(self, g: nn.Module, d: nn.Module, z_dim: int, lr=2e-4, betas=(0.5, 0.999), ema_decay=0.0):
@@ -213,7 +224,7 @@ class TorchGANStep:
 
     def _d_update(self, real):
         with torch.no_grad():
-            fake = self.g(torch.randn(real.shape[0], self.z_dim))
+            fake = self.g(torch.randn(real.shape[0], self.z_dim, device=real.device))
         real_logits, fake_logits = self.d(torch.cat([real, fake])).chunk(2)
         d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
         self.opt_d.zero_grad(set_to_none=True)
@@ -223,7 +234,7 @@ class TorchGANStep:
 
     def _g_update(self, real):
         self.d.requires_grad_(False)
-        fake = self.g(torch.randn(real.shape[0], self.z_dim))
+        fake = self.g(torch.randn(real.shape[0], self.z_dim, device=real.device))
         _, fake_logits = self.d(torch.cat([real, fake])).chunk(2)
         g_loss = F.softplus(-fake_logits).mean()
         self.opt_g.zero_grad(set_to_none=True)
