@@ -16,10 +16,8 @@ sides run on the GPU (jax's default backend; ``--torch_device auto`` picks CUDA 
   PYTHONPATH=. /work/torchvenv/bin/python benchmarks/bench_fid.py --n 10000 --batch 200 --rss_n 10000
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -38,18 +36,9 @@ import numpy as np  # noqa: E402
 
 from gan_bench.atomic import atomic_write_json  # noqa: E402
 
+from bench_train_step import machine_info  # noqa: E402  (the same machine record as the other benchmarks)
+
 warnings.filterwarnings("ignore", message=".*not the published FID Inception weights")
-
-
-def machine_info() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 "unknown") if os.path.exists("/proc/cpuinfo") else "unknown"
-    import torch  # pylint: disable=import-outside-toplevel
-    return {"nproc": os.cpu_count(), "cpu": model, "date": datetime.datetime.now().isoformat(timespec="minutes"),
-            "python": platform.python_version(), "jax": jax.__version__, "torch": torch.__version__,
-            "jax_devices": [str(d) for d in jax.devices()],
-            "torch_gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "load_1min_start": os.getloadavg()[0]}
 
 
 def reference_network(folder: str):

@@ -34,14 +34,14 @@ D_NORM = {"dcgan": "none", "sndcgan": "spectral", "resnet_cifar": "spectral"}  #
 
 
 def machine_info() -> dict:
-    """nproc, CPU model, date, versions and the 1-minute load average at the start (shared machine)."""
+    """nproc, CPU model, date and time, versions, devices and the 1-minute load average at the start."""
     model = "unknown"
     if os.path.exists("/proc/cpuinfo"):
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    info = {"nproc": os.cpu_count(), "cpu": model, "date": datetime.date.today().isoformat(),
+    info = {"nproc": os.cpu_count(), "cpu": model, "date": datetime.datetime.now().isoformat(timespec="minutes"),
             "python": platform.python_version(), "jax": jax.__version__,
             "devices": [str(d) for d in jax.devices()], "load_1min": os.getloadavg()[0]}
     try:
