@@ -2,13 +2,17 @@
 
 - `conv2d`: NHWC x HWIO, SAME or explicit padding; inputs of at most 8x8 pixels run as im2col (XLA CPU's own
   convolution is pathologically slow there), and `im2col_up_to` widens that bound while tracing (population
-  steps on CPU: every convolution, so per-member kernels become batched matmuls).
-- `conv_transpose_same`: TF `conv2d_transpose(padding="SAME")` as a sub-pixel convolution, or as one matmul +
-  overlap-add (col2im) when the sub-pixel kernels would hold at least `COL2IM_MIN_WASTE` times the real taps.
+  steps on CPU: every convolution, so per-member kernels become batched matmuls). Larger strided convs take
+  their input gradient from `_conv_transpose` (XLA's own is 1.7-2x PyTorch's time).
+- `conv_transpose_same`: TF `conv2d_transpose(padding="SAME")` as one stride-1 convolution + a pixel shuffle
+  (sub-pixel or depth-to-space, whichever wastes fewer taps), or as one matmul + overlap-add (col2im) when both
+  would do at least `COL2IM_MIN_WASTE` times the real work; on XLA's own convolution its gradients are those of
+  the strided conv it is the adjoint of.
 - `conv_after_unpool`: the SAME conv of compare_gan's zero-inserting `unpool(x)`, without the zeros.
 Measurements behind each choice: BENCHMARKS.md ("Which op loses").
 """
 import contextlib
+import functools
 from typing import Tuple
 
 import jax
@@ -62,27 +66,61 @@ def im2col_up_to(max_pixels: float):
         _im2col_max_pixels = old
 
 
+_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+
+
+def _xla_conv(x: Array, kernel: Array, strides: int, padding) -> Array:
+    return jax.lax.conv_general_dilated(x, kernel, (strides, strides), padding, dimension_numbers=_DIMENSIONS)
+
+
 def conv2d(x: Array, kernel: Array, strides: int, padding) -> Array:
     """NHWC x HWIO convolution, `padding` "SAME" or ((top, bottom), (left, right)); im2col on small inputs."""
     k_h, k_w = kernel.shape[:2]
-    if x.shape[1] * x.shape[2] > _im2col_max_pixels:
-        return jax.lax.conv_general_dilated(x, kernel, (strides, strides), padding,
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if isinstance(padding, str):
         padding = jax.lax.padtype_to_pads(x.shape[1:3], (k_h, k_w), (strides, strides), padding)
-    x = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if x.shape[1] * x.shape[2] > _im2col_max_pixels:
+        if strides > 1 and k_h == k_w:
+            return _strided_conv(x, kernel, strides, padding)
+        return _xla_conv(x, kernel, strides, padding)
+    x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
     out_h, out_w = (x.shape[1] - k_h) // strides + 1, (x.shape[2] - k_w) // strides + 1
     cols = [x[:, i:i + strides * (out_h - 1) + 1:strides, j:j + strides * (out_w - 1) + 1:strides, :]
             for i in range(k_h) for j in range(k_w)]  # patch order (i, j, c) matches kernel.reshape below
     return jnp.concatenate(cols, axis=-1) @ kernel.reshape(-1, kernel.shape[-1])
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _strided_conv(x: Array, kernel: Array, strides: int, padding) -> Array:
+    """XLA's strided conv, with its input gradient computed as the transposed conv of the output gradient.
+
+    XLA CPU computes that gradient as a convolution over a zero-dilated map, 1.7-2x PyTorch's time for SNDCGAN's
+    and DCGAN's stride-2 layers; `_conv_transpose`'s forward took 0.4-0.6x as long (BENCHMARKS.md). The
+    weight gradient stays XLA's.
+    """
+    return _xla_conv(x, kernel, strides, padding)
+
+
+def _strided_conv_fwd(x, kernel, strides, padding):
+    return _xla_conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _strided_conv_bwd(strides, padding, residuals, g):
+    x, kernel = residuals
+    dx = _conv_transpose(g, kernel, strides, (padding[0][0], padding[1][0]), x.shape[1:3])
+    dkernel = jax.vjp(lambda k: _xla_conv(x, k, strides, padding), kernel)[1](g)[0]
+    return dx, dkernel
+
+
+_strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+
+
 def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple[int, int]) -> Array:
     """TF `conv2d_transpose(y, kernel, output_shape, stride, padding="SAME")`.
 
     y [B, h, w, C_in], kernel [k, k, C_out, C_in] (TF layout: the kernel of the SAME conv this op is the
-    gradient of) -> [B, *output_size, C_out]. Two exact formulations, both faster than lax.conv_transpose's
-    weight gradient on XLA CPU; which one is cheaper depends on how many taps the sub-pixel kernel wastes
+    gradient of) -> [B, *output_size, C_out]. Two exact formulations, both faster than lax.conv_transpose on
+    XLA CPU; which one is cheaper depends on how many taps the depth-to-space kernel wastes
     (see `COL2IM_MIN_WASTE`).
     """
     k = kernel.shape[0]
@@ -91,22 +129,49 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
     return _conv_transpose(y, kernel, stride, pads, output_size)
 
 
-# The sub-pixel form convolves s*s phase kernels that each hold every tap offset of any phase, zeros where a
-# phase has none: k = 4, s = 2 gives 3x3 kernels for 2x2 real taps per phase (2.25x the FLOPs), k = 3, s = 2
-# (ResNet's conv after unpool) 2x2 kernels for 1-4 taps (1.78x), k = 5, s = 2 3x3 for 2x2-3x3 (1.44x). col2im
-# does only the real taps but adds an overlap-add pass. Measured side by side on XLA CPU (BENCHMARKS.md):
-# col2im ran SNDCGAN's 4x4 layers 1.1-2.7x faster and the whole ResNet-CIFAR step 1.2x faster; on DCGAN's 5x5
-# layers the two were within noise (0.8-1.3x per layer, the same step time). Hence the switch at 1.5x.
+# Two stride-1 forms compute a transposed conv with XLA's own (fast) forward convolution, both with zero taps
+# in some cases: Shi et al.'s sub-pixel conv, whose blocks of s x s output pixels start at output pixel 0 (an
+# odd padding costs one more tap per phase), and the depth-to-space conv, whose blocks start at the padded
+# origin (an odd padding costs one more block). `_stride1_waste` gives each one's work over the real
+# taps' work: sub-pixel 1.44x and depth-to-space 1.63x for DCGAN's 5x5 stride-2 layers at 16x16, 2.25x and
+# 1.13x for SNDCGAN's 4x4, 1.78x and 2.0x for ResNet's 3x3 after unpool. col2im does only the real taps but
+# adds an overlap-add pass. Measured side by side on XLA CPU (BENCHMARKS.md): col2im made the whole
+# ResNet-CIFAR step 1.2x faster than the sub-pixel form; on DCGAN's layers the two were within noise.
+# Hence col2im from 1.5x.
 COL2IM_MIN_WASTE = 1.5
+
+
+def _stride1_waste(y_size, k: int, s: int, pads, output_size):
+    """{"subpixel": work ratio, "d2s": work ratio} of the two stride-1 forms, vs the k*k real taps."""
+    n = -(-k // s)
+    ratio = {"subpixel": 1.0, "d2s": 1.0}
+    for h, pad, size in zip(y_size, pads, output_size):
+        sub_taps = _subpixel_taps(k, s, pad)[0].shape[1]
+        d2s_blocks = (pad + size - 1) // s - pad // s + 1
+        ratio["subpixel"] *= -(-size // s) * sub_taps * s / (h * k)
+        ratio["d2s"] *= d2s_blocks * n * s / (h * k)
+    return ratio
+
+
+def _conv_transpose_stride1(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
+                            conv=conv2d) -> Array:
+    """The cheaper of the sub-pixel and the depth-to-space form (both one stride-1 `conv` + a pixel shuffle)."""
+    waste = _stride1_waste(y.shape[1:3], kernel.shape[0], s, pads, output_size)
+    form = _conv_transpose_subpixel if waste["subpixel"] <= waste["d2s"] else _conv_transpose_d2s
+    return form(y, kernel, s, pads, output_size, conv)
 
 
 def _conv_transpose(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
     """Input pixel q, tap t adds y[q] K[t] to output pixel s*q + t - pad; the cheaper exact formulation."""
-    k = kernel.shape[0]
-    th, tw = _subpixel_taps(k, s, pads[0])[0], _subpixel_taps(k, s, pads[1])[0]
-    if th.size * tw.size >= COL2IM_MIN_WASTE * k * k:  # taps of the s*s sub-pixel kernels vs the k*k real ones
+    waste = _stride1_waste(y.shape[1:3], kernel.shape[0], s, pads, output_size)
+    if min(waste.values()) >= COL2IM_MIN_WASTE:
         return _conv_transpose_col2im(y, kernel, s, pads, output_size)
-    return _conv_transpose_subpixel(y, kernel, s, pads, output_size)
+    # Above 4x4 inputs (a quarter of conv2d's im2col bound, so populations keep im2col) the stride-1 conv runs
+    # on XLA's own convolution, and the gradients are the adjoint's: DCGAN's step was 8 % faster than with
+    # im2col at 8x8 inputs (BENCHMARKS.md).
+    if y.shape[1] * y.shape[2] > _im2col_max_pixels / 4:
+        return _conv_transpose_adjoint_grads(y, kernel, s, tuple(pads), tuple(output_size))
+    return _conv_transpose_stride1(y, kernel, s, pads, output_size)
 
 
 def conv_after_unpool(x: Array, kernel: Array) -> Array:
@@ -125,7 +190,8 @@ def conv_after_unpool(x: Array, kernel: Array) -> Array:
     return _conv_transpose(x, flipped, 2, (pad, pad), (2 * x.shape[1], 2 * x.shape[2]))
 
 
-def _conv_transpose_subpixel(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
+def _conv_transpose_subpixel(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
+                             conv=conv2d) -> Array:
     """Shi et al. 2016: a stride-1 conv with s*s*C_out outputs, then a pixel shuffle; its kernel is gathered
     from `kernel` (zeros where a phase has no tap), so gradients flow to the same parameters."""
     k = kernel.shape[0]
@@ -136,9 +202,69 @@ def _conv_transpose_subpixel(y: Array, kernel: Array, s: int, pads: Tuple[int, i
     padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # tap index k reads zeros
     sub = padded[th[:, None, :, None], tw[None, :, None, :]]  # [s, s, nh, nw, C_out, C_in]
     sub = jnp.transpose(sub, (2, 3, 5, 0, 1, 4)).reshape(th.shape[1], tw.shape[1], c_in, s * s * c_out)
-    out = conv2d(y, sub, 1, (pad_h, pad_w))
-    out = out.reshape(b, h, w, s, s, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(b, h * s, w * s, c_out)
+    blocks = [-(-size // s) for size in output_size]  # blocks of s output pixels from pixel 0 (h under TF SAME)
+    out = conv(y, sub, 1, ((pad_h[0], pad_h[1] + blocks[0] - h), (pad_w[0], pad_w[1] + blocks[1] - w)))
+    out = out.reshape(b, *blocks, s, s, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(b, blocks[0] * s,
+                                                                                blocks[1] * s, c_out)
     return out[:, :output_size[0], :output_size[1], :]
+
+
+def _conv_transpose_d2s(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
+                        conv=conv2d) -> Array:
+    """A stride-1 conv with s*s*C_out outputs, then depth-to-space (a pixel shuffle) and a crop.
+
+    With t = s*a + r (kernel zero-padded to n*s taps, n = ceil(k / s)), output pixel p = s*m + r - pad gets
+    Z[m, r] = sum_a y[m - a] K[s*a + r]: a correlation of y with the a-flipped taps. Only the blocks m that hold
+    output pixels are computed. Unlike Shi et al.'s sub-pixel conv, whose blocks start at output pixel 0 and
+    need one more tap per phase when the padding is not a multiple of s, the blocks here start at the padded
+    origin and need one more block instead.
+    """
+    k = kernel.shape[0]
+    b, h, w, c_in = y.shape
+    c_out = kernel.shape[2]
+    n = -(-k // s)
+    kernel = jnp.pad(kernel, ((0, n * s - k), (0, n * s - k), (0, 0), (0, 0)))
+    kz = kernel.reshape(n, s, n, s, c_out, c_in)[::-1, :, ::-1]  # [a flipped, r_h, a flipped, r_w, ...]
+    kz = kz.transpose(0, 2, 5, 1, 3, 4).reshape(n, n, c_in, s * s * c_out)
+    first = [pad // s for pad in pads]  # blocks holding output pixels 0 .. size - 1
+    last = [(pad + size - 1) // s for pad, size in zip(pads, output_size)]
+    z = conv(y, kz, 1, ((n - 1 - first[0], last[0] + 1 - h), (n - 1 - first[1], last[1] + 1 - w)))
+    m_h, m_w = z.shape[1:3]
+    z = z.reshape(b, m_h, m_w, s, s, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(b, m_h * s, m_w * s, c_out)
+    top, left = pads[0] - s * first[0], pads[1] - s * first[1]
+    return z[:, top:top + output_size[0], left:left + output_size[1], :]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_transpose_adjoint_grads(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
+    """`_conv_transpose_stride1` on XLA's convolution, with the gradients of the strided conv it is the adjoint of.
+
+    Autodiff of the depth-to-space form on XLA CPU runs its weight gradient through a pathologically slow
+    convolution (2-5 s for SNDCGAN's layers); the strided conv's forward (the input gradient) and weight
+    gradient (the kernel gradient) are XLA's fast paths (BENCHMARKS.md).
+    """
+    return _conv_transpose_stride1(y, kernel, s, pads, output_size, _xla_conv)
+
+
+def _adjoint_padding(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size):
+    """Padding of the strided conv from `output_size` down to y's size whose adjoint this transposed conv is."""
+    k = kernel.shape[0]
+    return tuple((pad, (n_in - 1) * s + k - n_out - pad) for pad, n_in, n_out in zip(pads, y.shape[1:3], output_size))
+
+
+def _conv_transpose_adjoint_fwd(y, kernel, s, pads, output_size):
+    return _conv_transpose_stride1(y, kernel, s, pads, output_size, _xla_conv), (y, kernel)
+
+
+def _conv_transpose_adjoint_bwd(s, pads, output_size, residuals, g):
+    y, kernel = residuals
+    padding = _adjoint_padding(y, kernel, s, pads, output_size)
+    dy = _xla_conv(g, kernel, s, padding)
+    dkernel = jax.vjp(lambda k: _xla_conv(g, k, s, padding), kernel)[1](y)[0]
+    return dy, dkernel
+
+
+_conv_transpose_adjoint_grads.defvjp(_conv_transpose_adjoint_fwd, _conv_transpose_adjoint_bwd)
 
 
 def _conv_transpose_col2im(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
@@ -167,4 +293,7 @@ def _conv_transpose_col2im(y: Array, kernel: Array, s: int, pads: Tuple[int, int
         phase_rows.append(jnp.stack(row, axis=3))  # [B, M, N, s (rj), C_out]
     full = jnp.stack(phase_rows, axis=2)  # [B, M, s (ri), N, s (rj), C_out]
     full = full.reshape(b, (h + n_a - 1) * s, (w + n_a - 1) * s, c_out)
+    short = [max(pad + size - n, 0) for pad, size, n in zip(pads, output_size, full.shape[1:3])]
+    if any(short):  # output pixels no input reaches (as in the input gradient of a VALID conv)
+        full = jnp.pad(full, ((0, 0), (0, short[0]), (0, short[1]), (0, 0)))
     return full[:, pads[0]:pads[0] + output_size[0], pads[1]:pads[1] + output_size[1], :]
