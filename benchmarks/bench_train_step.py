@@ -223,17 +223,25 @@ OPS = [("dcgan G g_dc1", "tconv", 2, 512, 5, 256, 2, 1), ("dcgan G g_dc2", "tcon
        ("resnet G B3 conv1", "tconv", 16, 256, 3, 256, 2, 1)]
 
 
-def _jax_op_fns(kind, h, c, k, o, s, batch):
-    """{direction: (jitted fn, args)} for forward, input gradient (dx) and weight gradient (dw)."""
+def _jax_op_fns(kind, h, c, k, o, s, batch, form):
+    """{direction: compiled fn}, args: forward, input gradient (dx) and weight gradient (dw) of one layer.
+
+    form "lax": `lax.conv_general_dilated` / `lax.conv_transpose` and JAX's own gradients; "gan_bench": what the
+    nets run (`conv_ops.conv2d` / `conv_ops.conv_transpose_same`, with their formulations and custom VJPs).
+    """
     import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-    from gan_bench.nets.conv_ops import conv_transpose_same  # pylint: disable=import-outside-toplevel
+    from gan_bench.nets import conv_ops  # pylint: disable=import-outside-toplevel
+    dims = ("NHWC", "HWIO", "NHWC")
     x = jax.random.normal(jax.random.PRNGKey(0), (batch, h, h, c))
-    if kind == "tconv":  # gan_bench's ConvTranspose: TF kernel layout [k, k, C_out, C_in], sub-pixel or col2im
+    if kind == "tconv":  # TF kernel layout [k, k, C_out, C_in]; output s*h (SAME)
         w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, o, c))
-        f = lambda x, w: conv_transpose_same(x, w, s, (h * s, h * s))
+        f = ((lambda x, w: jax.lax.conv_transpose(x, w, (s, s), "SAME", dimension_numbers=dims,
+                                                  transpose_kernel=True)) if form == "lax" else
+             (lambda x, w: conv_ops.conv_transpose_same(x, w, s, (h * s, h * s))))
     else:
         w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, c, o))
-        f = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        f = ((lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), "SAME", dimension_numbers=dims))
+             if form == "lax" else (lambda x, w: conv_ops.conv2d(x, w, s, "SAME")))
     g = jnp.ones_like(f(x, w))
     fns = {"fwd": (lambda x, w, g: f(x, w)), "dx": (lambda x, w, g: jax.vjp(lambda x: f(x, w), x)[1](g)[0]),
            "dw": (lambda x, w, g: jax.vjp(lambda w: f(x, w), w)[1](g)[0])}
@@ -257,16 +265,18 @@ def _torch_op_fns(kind, h, c, k, o, s, batch, device):
 
 
 def run_ops(batch: int, reps: int, torch_device: str = "cpu") -> list:
-    """Milliseconds (median of interleaved reps) of each op and direction: gan_bench (XLA), im2col, torch."""
+    """Milliseconds (median of interleaved reps) of each op and direction: lax, gan_bench, im2col, torch."""
     import torch_nets  # pylint: disable=import-outside-toplevel
     device = torch_nets.torch_device(torch_device)
     rows = []
-    print(f"{'op':18s} {'shape in -> k, C_out, stride':32s} {'dir':4s} {'xla ms':>9s} {'im2col ms':>9s} {'torch ms':>9s}")
+    columns = ("lax", "gan_bench", "im2col", "torch")
+    print(f"{'op':18s} {'shape in -> k, C_out, stride':32s} {'dir':4s} " + " ".join(f"{c + ' ms':>12s}" for c in columns))
     for name, kind, h, c, k, o, s, mult in OPS:
         b = batch * mult
-        xla, args = _jax_op_fns(kind, h, c, k, o, s, b)
-        with patched_convs():
-            i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b)
+        lax_fns, args = _jax_op_fns(kind, h, c, k, o, s, b, "lax")
+        ours, _ = _jax_op_fns(kind, h, c, k, o, s, b, "gan_bench")
+        with patched_convs():  # every XLA convolution traced as im2col
+            i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b, "lax" if kind == "conv" else "gan_bench")
         tor = _torch_op_fns(kind, h, c, k, o, s, b, device)
         for direction in ("fwd", "dx", "dw"):
             def timed(fn, block):
@@ -275,16 +285,16 @@ def run_ops(batch: int, reps: int, torch_device: str = "cpu") -> list:
                     block(fn())
                     return time.perf_counter() - t
                 return run
-            fns = [timed(lambda: xla[direction](*args), jax.block_until_ready),
-                   timed(lambda: i2c[direction](*args), jax.block_until_ready),
-                   timed(tor[direction], lambda r: torch_nets.synchronize(device))]
+            fns = [timed(lambda fns=fns: fns[direction](*args), jax.block_until_ready)
+                   for fns in (lax_fns, ours, i2c)]
+            fns.append(timed(tor[direction], lambda r: torch_nets.synchronize(device)))
             for fn in fns:
                 fn()  # warm-up
             ms = [1e3 * statistics.median(t) for t in interleaved(fns, reps)]
             shape = f"{b}x{h}x{h}x{c} -> {k}x{k}, {o}, s{s}"
-            rows.append({"op": name, "kind": kind, "shape": shape, "direction": direction, "xla_ms": ms[0],
-                         "im2col_ms": ms[1], "torch_ms": ms[2]})
-            print(f"{name:18s} {shape:32s} {direction:4s} {ms[0]:9.1f} {ms[1]:9.1f} {ms[2]:9.1f}", flush=True)
+            rows.append({"op": name, "kind": kind, "shape": shape, "direction": direction,
+                         **{f"{col}_ms": v for col, v in zip(columns, ms)}})
+            print(f"{name:18s} {shape:32s} {direction:4s} " + " ".join(f"{v:12.1f}" for v in ms), flush=True)
     return rows
 
 
