@@ -77,12 +77,17 @@ def _tf_conv2d_transpose(y, kernel, stride, out_hw):
     return jax.vjp(conv, x0)[1](y)[0]
 
 
+def _adjoint_grads_of_cheaper_form(y, kernel, s, pads, out_hw):
+    form, _ = conv_ops._cheaper_stride1_form(y.shape[1:3], kernel.shape[0], s, pads, out_hw)
+    return conv_ops._conv_transpose_adjoint_grads(y, kernel, s, pads, out_hw, form)
+
+
 def _transposed(form):
     """conv_transpose_same (which picks a formulation), or one formulation forced, same signature."""
     if form == "auto":
         return conv_ops.conv_transpose_same
     fn = {"subpixel": conv_ops._conv_transpose_subpixel, "d2s": conv_ops._conv_transpose_d2s,
-          "col2im": conv_ops._conv_transpose_col2im, "adjoint": conv_ops._conv_transpose_adjoint_grads}[form]
+          "col2im": conv_ops._conv_transpose_col2im, "adjoint": _adjoint_grads_of_cheaper_form}[form]
 
     def run(y, kernel, s, out_hw):
         k = kernel.shape[0]

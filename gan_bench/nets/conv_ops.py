@@ -119,8 +119,8 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
     """TF `conv2d_transpose(y, kernel, output_shape, stride, padding="SAME")`.
 
     y [B, h, w, C_in], kernel [k, k, C_out, C_in] (TF layout: the kernel of the SAME conv this op is the
-    gradient of) -> [B, *output_size, C_out]. Two exact formulations, both faster than lax.conv_transpose on
-    XLA CPU; which one is cheaper depends on how many taps the depth-to-space kernel wastes
+    gradient of) -> [B, *output_size, C_out]. Three exact formulations, all faster than lax.conv_transpose on
+    XLA CPU; which one is cheapest depends on how much work the stride-1 forms waste on zero taps or blocks
     (see `COL2IM_MIN_WASTE`).
     """
     k = kernel.shape[0]
@@ -132,7 +132,7 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
 # Two stride-1 forms compute a transposed conv with XLA's own (fast) forward convolution, both with zero taps
 # in some cases: Shi et al.'s sub-pixel conv, whose blocks of s x s output pixels start at output pixel 0 (an
 # odd padding costs one more tap per phase), and the depth-to-space conv, whose blocks start at the padded
-# origin (an odd padding costs one more block). `_stride1_waste` gives each one's work over the real
+# origin (an odd padding costs one more block). `_cheaper_stride1_form` weighs each one's work over the real
 # taps' work: sub-pixel 1.44x and depth-to-space 1.63x for DCGAN's 5x5 stride-2 layers at 16x16, 2.25x and
 # 1.13x for SNDCGAN's 4x4, 1.78x and 2.0x for ResNet's 3x3 after unpool. col2im does only the real taps but
 # adds an overlap-add pass. Measured side by side on XLA CPU (BENCHMARKS.md): col2im made the whole
@@ -141,37 +141,29 @@ def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple
 COL2IM_MIN_WASTE = 1.5
 
 
-def _stride1_waste(y_size, k: int, s: int, pads, output_size):
-    """{"subpixel": work ratio, "d2s": work ratio} of the two stride-1 forms, vs the k*k real taps."""
+def _cheaper_stride1_form(y_size, k: int, s: int, pads, output_size):
+    """(form, work ratio vs the k*k real taps) of the cheaper of the sub-pixel and the depth-to-space form."""
     n = -(-k // s)
-    ratio = {"subpixel": 1.0, "d2s": 1.0}
+    subpixel = d2s = 1.0
     for h, pad, size in zip(y_size, pads, output_size):
         sub_taps = _subpixel_taps(k, s, pad)[0].shape[1]
         d2s_blocks = (pad + size - 1) // s - pad // s + 1
-        ratio["subpixel"] *= -(-size // s) * sub_taps * s / (h * k)
-        ratio["d2s"] *= d2s_blocks * n * s / (h * k)
-    return ratio
-
-
-def _conv_transpose_stride1(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
-                            conv=conv2d) -> Array:
-    """The cheaper of the sub-pixel and the depth-to-space form (both one stride-1 `conv` + a pixel shuffle)."""
-    waste = _stride1_waste(y.shape[1:3], kernel.shape[0], s, pads, output_size)
-    form = _conv_transpose_subpixel if waste["subpixel"] <= waste["d2s"] else _conv_transpose_d2s
-    return form(y, kernel, s, pads, output_size, conv)
+        subpixel *= -(-size // s) * sub_taps * s / (h * k)
+        d2s *= d2s_blocks * n * s / (h * k)
+    return (_conv_transpose_subpixel, subpixel) if subpixel <= d2s else (_conv_transpose_d2s, d2s)
 
 
 def _conv_transpose(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
     """Input pixel q, tap t adds y[q] K[t] to output pixel s*q + t - pad; the cheaper exact formulation."""
-    waste = _stride1_waste(y.shape[1:3], kernel.shape[0], s, pads, output_size)
-    if min(waste.values()) >= COL2IM_MIN_WASTE:
+    form, waste = _cheaper_stride1_form(y.shape[1:3], kernel.shape[0], s, pads, output_size)
+    if waste >= COL2IM_MIN_WASTE:
         return _conv_transpose_col2im(y, kernel, s, pads, output_size)
     # Above 4x4 inputs (a quarter of conv2d's im2col bound, so populations keep im2col) the stride-1 conv runs
     # on XLA's own convolution, and the gradients are the adjoint's: DCGAN's step was 8 % faster than with
     # im2col at 8x8 inputs (BENCHMARKS.md).
     if y.shape[1] * y.shape[2] > _im2col_max_pixels / 4:
-        return _conv_transpose_adjoint_grads(y, kernel, s, tuple(pads), tuple(output_size))
-    return _conv_transpose_stride1(y, kernel, s, pads, output_size)
+        return _conv_transpose_adjoint_grads(y, kernel, s, tuple(pads), tuple(output_size), form)
+    return form(y, kernel, s, pads, output_size)
 
 
 def conv_after_unpool(x: Array, kernel: Array) -> Array:
@@ -235,15 +227,16 @@ def _conv_transpose_d2s(y: Array, kernel: Array, s: int, pads: Tuple[int, int], 
     return z[:, top:top + output_size[0], left:left + output_size[1], :]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_transpose_adjoint_grads(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
-    """`_conv_transpose_stride1` on XLA's convolution, with the gradients of the strided conv it is the adjoint of.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _conv_transpose_adjoint_grads(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
+                                  form) -> Array:
+    """A stride-1 `form` on XLA's convolution, with the gradients of the strided conv it is the adjoint of.
 
     Autodiff of the depth-to-space form on XLA CPU runs its weight gradient through a pathologically slow
     convolution (2-5 s for SNDCGAN's layers); the strided conv's forward (the input gradient) and weight
     gradient (the kernel gradient) are XLA's fast paths (BENCHMARKS.md).
     """
-    return _conv_transpose_stride1(y, kernel, s, pads, output_size, _xla_conv)
+    return form(y, kernel, s, pads, output_size, _xla_conv)
 
 
 def _adjoint_padding(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size):
@@ -252,11 +245,11 @@ def _adjoint_padding(y: Array, kernel: Array, s: int, pads: Tuple[int, int], out
     return tuple((pad, (n_in - 1) * s + k - n_out - pad) for pad, n_in, n_out in zip(pads, y.shape[1:3], output_size))
 
 
-def _conv_transpose_adjoint_fwd(y, kernel, s, pads, output_size):
-    return _conv_transpose_stride1(y, kernel, s, pads, output_size, _xla_conv), (y, kernel)
+def _conv_transpose_adjoint_fwd(y, kernel, s, pads, output_size, form):
+    return form(y, kernel, s, pads, output_size, _xla_conv), (y, kernel)
 
 
-def _conv_transpose_adjoint_bwd(s, pads, output_size, residuals, g):
+def _conv_transpose_adjoint_bwd(s, pads, output_size, form, residuals, g):  # pylint: disable=unused-argument
     y, kernel = residuals
     padding = _adjoint_padding(y, kernel, s, pads, output_size)
     dy = _xla_conv(g, kernel, s, padding)
