@@ -119,34 +119,11 @@ def write_json(path: str, obj) -> None:
     atomic_write_json(path, obj)
 
 
-def im2col_conv(lhs, rhs, window_strides, padding, dimension_numbers=None, **unused):
-    """`lax.conv_general_dilated` (NHWC x HWIO, no dilation) as K*K strided slices + one matmul.
-
-    XLA CPU runs convolutions whose window is large next to a tiny input (2x2, 4x4) through a very slow
-    path, forward and input gradient (see BENCHMARKS.md); slices, a concatenation and a dot have fast
-    gradients everywhere. x [B, H, W, C], w [K, K, C, O] -> [B, H', W', O].
-    """
-    if dimension_numbers not in (None, ("NHWC", "HWIO", "NHWC")) or any(unused.get(k) not in (None, 1, (1, 1))
-                                                                          for k in ("lhs_dilation", "rhs_dilation")):
-        raise ValueError("im2col_conv: only NHWC/HWIO convolutions without dilation")
-    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-    (kh, kw), (sh, sw) = rhs.shape[:2], window_strides
-    if isinstance(padding, str):
-        padding = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (sh, sw), padding)
-    x = jnp.pad(lhs, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
-    oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
-    cols = [x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :] for i in range(kh) for j in range(kw)]
-    return jnp.concatenate(cols, axis=-1) @ rhs.reshape(-1, rhs.shape[-1])
-
-
-class patched_convs:
-    """Context: while tracing inside it, `jax.lax.conv_general_dilated` is `im2col_conv` (no effect elsewhere)."""
-
-    def __enter__(self):
-        self.saved, jax.lax.conv_general_dilated = jax.lax.conv_general_dilated, im2col_conv
-
-    def __exit__(self, *exc):
-        jax.lax.conv_general_dilated = self.saved
+def all_im2col():
+    """Context: convolutions traced inside it run as im2col (K*K strided slices, one matmul) at every size,
+    gan_bench's own formulation (`conv_ops.im2col_up_to`), which the package uses only up to 8x8 inputs."""
+    from gan_bench.nets import conv_ops  # pylint: disable=import-outside-toplevel
+    return conv_ops.im2col_up_to(float("inf"))
 
 
 def n_params(tree) -> int:
@@ -155,8 +132,8 @@ def n_params(tree) -> int:
 
 def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col: bool = True,
                torch_device: str = "cpu") -> dict:
-    """Median step times of gan_bench, PyTorch and (im2col) gan_bench with every conv compiled as
-    `im2col_conv`, interleaved; parameter counts of gan_bench and PyTorch."""
+    """Median step times of gan_bench, PyTorch and (im2col) gan_bench with every conv compiled as im2col
+    (`all_im2col`), interleaved; parameter counts of gan_bench and PyTorch."""
     import torch  # pylint: disable=import-outside-toplevel
     import torch_nets  # pylint: disable=import-outside-toplevel
     cfg = trial_config(arch, (32, 32, 3), batch, n_disc)
@@ -178,7 +155,7 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
     runs = [jax_run]
     if im2col:
         engine2, state2, _ = make_engine(cfg)
-        with patched_convs():  # traced and compiled here, so the executable uses im2col convs
+        with all_im2col():  # traced and compiled here, so the executable uses im2col convs
             box["state2"], _ = run_steps(engine2, state2, real, 1)
 
         def im2col_run():
@@ -275,8 +252,8 @@ def run_ops(batch: int, reps: int, torch_device: str = "cpu") -> list:
         b = batch * mult
         lax_fns, args = _jax_op_fns(kind, h, c, k, o, s, b, "lax")
         ours, _ = _jax_op_fns(kind, h, c, k, o, s, b, "gan_bench")
-        with patched_convs():  # every XLA convolution traced as im2col
-            i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b, "lax" if kind == "conv" else "gan_bench")
+        with all_im2col():
+            i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b, "gan_bench")
         tor = _torch_op_fns(kind, h, c, k, o, s, b, device)
         for direction in ("fwd", "dx", "dw"):
             def timed(fn, block):
