@@ -23,6 +23,7 @@ setup(
         "tensorboardX",
         "tqdm",
         "tabulate",
+        "jinja2",  # pandas DataFrame.to_latex (report tables) needs it and does not pull it in
     ],
     extras_require={
         "test": ["pytest", "prdc", "scikit-learn", "tensorflow-datasets", "importlib_resources"],
