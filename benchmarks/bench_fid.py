@@ -12,8 +12,8 @@ Also timed: ``gan_bench.metrics.fid.frechet_distance`` on 2048-d statistics (nex
 
 Runs where both torch and jax import (e.g. a venv with torch, torchvision, jax, flax); on a GPU machine both
 sides run on the GPU (jax's default backend; ``--torch_device auto`` picks CUDA when PyTorch sees it):
-  PYTHONPATH=. /work/torchvenv/bin/python benchmarks/bench_fid.py                  # ~4 min on 2 cores
-  PYTHONPATH=. /work/torchvenv/bin/python benchmarks/bench_fid.py --n 10000 --batch 200 --rss_n 10000
+  PYTHONPATH=. "$TORCH_VENV"/bin/python benchmarks/bench_fid.py                  # ~4 min on 2 cores
+  PYTHONPATH=. "$TORCH_VENV"/bin/python benchmarks/bench_fid.py --n 10000 --batch 200 --rss_n 10000
 """
 import argparse
 import json

@@ -1,6 +1,6 @@
 """Local file formats, stacked MNIST and tensorflow-datasets (mocked), against independent facts.
 
-Oracles: the facts in /work/shared/data/README.md and the published MNIST / Fashion-MNIST label
+Oracles: the facts in the shared data README (tests/shared_data.py finds the folder) and the published MNIST / Fashion-MNIST label
 statistics; arrays the tests write themselves in the IDX / CIFAR-10 binary / npz / PNG formats; hand
 computed crop and TF1-bilinear values.
 """
@@ -16,8 +16,9 @@ from PIL import Image
 from gan_bench import data
 from gan_bench.data import tfds_data
 
-SHARED = "/work/shared/data"
-needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="no /work/shared/data")
+from shared_data import SHARED_DATA as SHARED, requires_shared
+
+needs_shared = requires_shared()
 
 
 def _write_idx(path, array, magic=None):
@@ -43,7 +44,7 @@ def _write_mnist_like(folder, n_train=12, n_test=5, gz=True, seed=0):
     return out
 
 
-# ---------------------------------------------------------------- real files in /work/shared/data
+# ---------------------------------------------------------------- real files in the shared data folder
 @needs_shared
 def test_real_mnist_counts_first_labels_and_class_counts():
     train, test = (data.load("mnist", s, data_dir=SHARED) for s in ("train", "test"))
