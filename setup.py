@@ -24,6 +24,7 @@ setup(
         "tqdm",
         "tabulate",
         "jinja2",  # pandas DataFrame.to_latex (report tables) needs it and does not pull it in
+        "msgpack",  # checkpoint checks parse checkpoints without starting JAX (flax's own format)
     ],
     extras_require={
         "test": ["pytest", "prdc", "scikit-learn", "tensorflow-datasets", "importlib_resources"],

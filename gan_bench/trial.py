@@ -227,13 +227,15 @@ def _due(step: int, every: int, last: int) -> bool:
 
 
 def _restore(engine: Engine, members: List[Member], state):
-    """Resume every member from the newest step that all of them have a checkpoint for (else from 0)."""
-    common = set.intersection(*(set(checkpoint.list_steps(m.ckpt_dir)) for m in members))
-    if not common:
+    """Resume every member from the newest step that all of them have an intact checkpoint for (else from 0).
+
+    Corrupt checkpoints are moved aside with a warning (checkpoint.restore_newest); a checkpoint of another
+    configuration stops the run with its ValueError.
+    """
+    step, restored = checkpoint.restore_newest([m.ckpt_dir for m in members],
+                                               [engine.member_state(state, i) for i in range(len(members))])
+    if step is None:
         return state
-    step = max(common)
-    restored = [checkpoint.restore(m.ckpt_dir, step, engine.member_state(state, i))
-                for i, m in enumerate(members)]
     host = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *restored) if engine.stacked else restored[0]
     return jax.device_put(host, engine.state_sharding)
 
