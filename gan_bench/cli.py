@@ -2,7 +2,7 @@
 
   gan-bench train   --gin_file F [--gin_file F2] [--gin_binding 'k=v']... --workdir DIR
   gan-bench sweep   FILE --results DIR [--executor local|ray|slurm] [--workers N] [--max_trials K] [--dry_run]
-  gan-bench status  DIR
+  gan-bench status  DIR [--verify]
   gan-bench report  DIR [DIR...] --out OUT [--metric fid]
   gan-bench eval    --workdir DIR [--metrics fid,kid]
   gan-bench metrics --real A --fake B --metrics fid,kid,...
@@ -53,10 +53,11 @@ _EXECUTOR_FLAGS = {
 
 
 def cmd_status(args):
-    from gan_bench.sweep import status_main  # pylint: disable=import-outside-toplevel
+    from gan_bench.sweep import store  # pylint: disable=import-outside-toplevel
 
-    print(status_main(args.results_dir))
-    return 0
+    summary = store.summarize(args.results_dir, verify=args.verify)
+    print(store.format_summary(args.results_dir, summary))
+    return 1 if summary["corrupt"] else 0
 
 
 def cmd_report(args):
@@ -121,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--array_parallelism", type=int, default=None, help="slurm: max array tasks at once")
     s.set_defaults(fn=cmd_sweep)
 
-    st = sub.add_parser("status", help="counts of pending/running/done/diverged/failed trials")
+    st = sub.add_parser("status", help="counts of pending/running/dead/stale/done/diverged/failed trials")
     st.add_argument("results_dir")
+    st.add_argument("--verify", action="store_true",
+                    help="also read every checkpoint of the finished trials and report corrupt ones (exit 1)")
     st.set_defaults(fn=cmd_status)
 
     r = sub.add_parser("report", help="tables and figures from results folders")

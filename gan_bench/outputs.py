@@ -1,11 +1,15 @@
 """What a trial leaves in its folder: status.json, metrics.jsonl, sample grids, TensorBoard scalars.
 
 `status.json` is the trial's single source of truth and is written atomically, last: a folder without it
-(or with state `failed`) is not complete, whatever else it holds.
+(or with state `failed`) is not complete, whatever else it holds. This module is the one owner of that file:
+its states, its writers (the trial, and the sweep for a trial process that died without writing it) and
+its readers (the trial, the sweep, `gan-bench status`). It imports no JAX, so the sweep driver can use it.
 """
+import io
 import json
 import math
 import os
+import re
 import time
 from typing import Dict, List, Optional
 
@@ -13,29 +17,57 @@ import numpy as np
 
 from gan_bench.atomic import atomic_write_bytes
 
-FINAL_STATES = ("done", "diverged")
+STATUS_FILE = "status.json"
+FINAL_STATES = ("done", "diverged")  # never run again
+RECORDED_STATES = FINAL_STATES + ("failed",)  # what status.json may say; `failed` is retried by a rerun
+_EXPECTED = f'{{"state": one of {", ".join(RECORDED_STATES)}, "step": n, ...}}'
 
 
 def read_status(workdir: str) -> Optional[dict]:
-    path = os.path.join(workdir, "status.json")
-    if not os.path.exists(path):
+    """The trial's status.json, or None when it has none; ValueError naming the file when it is unreadable."""
+    path = os.path.join(workdir, STATUS_FILE)
+    try:
+        with open(path) as f:
+            status = json.load(f)
+    except FileNotFoundError:
         return None
-    with open(path) as f:
-        return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); expected {_EXPECTED}") from e
+    if not isinstance(status, dict) or status.get("state") not in RECORDED_STATES:
+        raise ValueError(f"{path}: expected {_EXPECTED}, got {str(status)[:200]}")
+    return status
+
+
+def is_final(workdir: str) -> bool:
+    """Done or diverged: a sweep skips the trial and a rerun returns at once."""
+    status = read_status(workdir)
+    return status is not None and status["state"] in FINAL_STATES
 
 
 def write_status(workdir: str, state: str, step: int, **extra) -> dict:
+    if state not in RECORDED_STATES:
+        raise ValueError(f"status state must be one of {RECORDED_STATES}, got {state!r}")
     status = {"state": state, "step": int(step), "time": time.time(), **extra}
-    atomic_write_bytes(os.path.join(workdir, "status.json"),
+    atomic_write_bytes(os.path.join(workdir, STATUS_FILE),
                        (json.dumps(jsonable(status), indent=1, sort_keys=True) + "\n").encode())
     return status
 
 
+def mark_failed(workdir: str, error: str) -> dict:
+    """Record a trial whose process died without writing its own status (killed, out of memory, ...)."""
+    try:
+        previous = read_status(workdir) or {}
+    except ValueError:
+        previous = {}
+    return write_status(workdir, "failed", int(previous.get("step") or 0), error=error)
+
+
 def clear_status(workdir: str) -> None:
     """A rerun of a failed trial starts without the old failure on record."""
-    path = os.path.join(workdir, "status.json")
-    if os.path.exists(path):
-        os.remove(path)
+    try:
+        os.remove(os.path.join(workdir, STATUS_FILE))
+    except FileNotFoundError:
+        pass
 
 
 def jsonable(x):

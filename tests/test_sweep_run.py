@@ -1,4 +1,5 @@
-"""Running sweeps: crash safety (SIGKILL mid-way, then resume), concurrent sweeps, failures, Ray and submitit.
+"""Running sweeps: crash safety (SIGKILL mid-way, then resume), concurrent sweeps, failures, progress lines,
+Ray and submitit.
 
 The trial function here is a small stand-in with the run_trial contract (resume from its last checkpoint,
 status.json written atomically and last, early return when done) that leaves "started"/"finished" markers,
@@ -7,6 +8,7 @@ recomputes without interruption.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +17,8 @@ import time
 
 import pytest
 
-from gan_bench.sweep import store, sweep_main
+from gan_bench.atomic import atomic_write_json
+from gan_bench.sweep import lease, status_main, store, sweep_main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = "test_sweep_run:fake_trial"
@@ -27,15 +30,6 @@ def _bindings(gin_bindings):
         key, _, value = b.partition("=")
         out[key.strip()] = eval(value.strip())  # pylint: disable=eval-used  (literals written by the sweep)
     return out
-
-
-def _atomic(path, obj):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def expected_value(seed, steps):
@@ -63,15 +57,15 @@ def fake_trial(workdir, gin_files=(), gin_bindings=()):
         f.write(f"started {os.getpid()} {state['step']}\n")
     if cfg.get("trial.loss") == "minimax":
         status = {"state": "failed", "step": state["step"], "time": time.time(), "error": "RuntimeError: boom"}
-        _atomic(status_path, status)
+        atomic_write_json(status_path, status)
         raise RuntimeError("boom")
     for step in range(state["step"], steps):
         time.sleep(float(os.environ.get("FAKE_STEP_SECONDS", "0.02")))
         state = {"step": step + 1, "x": (state["x"] * 1103515245 + 12345 + step) % 2 ** 31}
         if state["step"] % every == 0:
-            _atomic(ckpt_path, state)
+            atomic_write_json(ckpt_path, state)
     status = {"state": "done", "step": steps, "time": time.time(), "final_metrics": {"x": state["x"]}}
-    _atomic(status_path, status)
+    atomic_write_json(status_path, status)
     with open(os.path.join(workdir, "markers.log"), "a") as f:
         f.write(f"finished {os.getpid()}\n")
     return status
@@ -127,9 +121,19 @@ def _check_all_done_once(results, n):
     return markers
 
 
+def _gone(pid):
+    """No such process on this host, or a zombie waiting to be reaped (read from the kernel, not gan_bench)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
 def test_sigkill_mid_sweep_then_restart_finishes_every_trial_once(tmp_path):
+    """With a lease TTL of 300 s, the restarted sweep must take the killed sweep's trials back at once."""
     sweep_file, results = _sweep_file(tmp_path), str(tmp_path / "results")
-    proc = _start_sweep(sweep_file, results)
+    proc = _start_sweep(sweep_file, results, lease_ttl=300.0)
     deadline = time.time() + 60
     while time.time() < deadline:  # kill once a trial finished and another one is part-way
         m = _markers(results) if os.path.isdir(results) else {}
@@ -143,9 +147,30 @@ def test_sigkill_mid_sweep_then_restart_finishes_every_trial_once(tmp_path):
     proc.wait()
     killed_midway = set(midway)
     assert killed_midway and len(finished) < 6
-    second = _start_sweep(sweep_file, results)
-    out, _ = second.communicate(timeout=120)
-    assert second.returncode == 0, out.decode()[-3000:]
+    held = {tid: lease.current(os.path.join(results, tid))[1] for tid in store.trial_ids(results)}
+    held = {tid: info for tid, info in held.items() if info and not info["released"]}
+    assert killed_midway <= set(held)
+    pids = {p["pid"] for info in held.values() for p in info["procs"]}
+    assert proc.pid in pids and len(pids) > 1  # the driver and the trial processes it started
+    deadline = time.time() + 60
+    while not all(_gone(pid) for pid in pids):  # the trial processes notice the driver is gone and exit
+        assert time.time() < deadline
+        time.sleep(0.05)
+    text = status_main(results)
+    assert f"0 running, {len(held)} dead" in text, text
+    assert all(f"dead {tid}" in text for tid in held)
+    ended_before = sum(store.trial_state(os.path.join(results, t)) == "done" for t in store.trial_ids(results))
+    second = _start_sweep(sweep_file, results, lease_ttl=300.0)
+    out, _ = second.communicate(timeout=120)  # a wait for the 300 s TTL would end here
+    out = out.decode()
+    assert second.returncode == 0, out[-3000:]
+    reclaimed = [line for line in out.splitlines() if "reclaimed trial" in line]
+    assert sorted(re.search(r"reclaimed trial (\S+)", line).group(1) for line in reclaimed) == sorted(held)
+    assert all("no such process on this host" in line for line in reclaimed)
+    # Not a terminal: one progress line per trial this run finished, no carriage-return redraws.
+    assert "\r" not in out
+    progress = [line for line in out.splitlines() if re.match(r"^\S+ done in .*; \d+/6 trials ended", line)]
+    assert len(progress) == 6 - ended_before, out[-3000:]
     markers = _check_all_done_once(results, 6)
     for tid in killed_midway:  # resumed from its checkpoint, not restarted from 0
         starts = [int(x[2]) for x in markers[tid] if x[0] == "started"]
@@ -204,3 +229,24 @@ def test_submitit_executor_runs_a_two_trial_sweep(tmp_path, monkeypatch, cluster
                          timeout_min=5, print_fn=lambda _: None)
     assert summary["counts"]["done"] == 2
     _check_all_done_once(results, 2)
+
+
+def test_sweep_prints_one_progress_line_per_finished_trial(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(HERE)
+    sweep_file = _sweep_file(tmp_path, grid="{'trial.loss': ['minimax', 'hinge']}", seeds=2, steps=5)
+    results, lines = str(tmp_path / "results"), []
+    sweep_main(sweep_file, results, workers=2, trial_fn=FAKE, print_fn=lines.append)
+    progress = [re.match(r"^(\S+) (done|failed) in .*; (\d+)/4 trials ended \((\d+) done, 0 diverged, (\d+) failed\)",
+                         line) for line in lines[:-1]]
+    assert all(progress) and len(progress) == 4, lines
+    assert sorted(m.group(1) for m in progress) == store.trial_ids(results)
+    assert [int(m.group(3)) for m in progress] == [1, 2, 3, 4]
+    for m in progress:  # each line's counts are the states of the trials named so far
+        named = [p for p in progress if int(p.group(3)) <= int(m.group(3))]
+        assert int(m.group(4)) == sum(p.group(2) == "done" for p in named)
+        assert int(m.group(5)) == sum(p.group(2) == "failed" for p in named)
+    assert all("ETA" in line for line in lines[:3]) and "ETA" not in lines[3]
+    assert "4 trials: 0 pending, 0 running, 0 dead, 0 stale, 2 done, 0 diverged, 2 failed" in lines[-1]
+    again = []
+    sweep_main(sweep_file, results, workers=2, trial_fn=FAKE, print_fn=again.append)  # reruns the failed two
+    assert len(again) == 3 and [re.search(r"(\d+)/4 trials ended", line).group(1) for line in again[:2]] == ["3", "4"]

@@ -11,6 +11,7 @@ in seed and traced hyperparameters, trained together by `gan_bench.trial.run_pop
 import inspect
 import json
 import logging
+import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
@@ -99,12 +100,30 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
     units = make_units(trials, population)
     log.info("sweep %s: %d trials in %d units -> %s (%s executor, %d workers)", sweep_file, len(trials),
              len(units), results, executor, workers)
-    runner.run(units)
+    runner.run(units, sweep_progress(results, trials, workers, print_fn))
     summary = store.summarize(results)
     print_fn(store.format_summary(results, summary))
     return summary
 
 
-def status_main(results_dir: str) -> str:
-    """`gan-bench status DIR`: counts of pending/running/done/diverged/failed, and each failed trial's error."""
-    return store.format_summary(results_dir, store.summarize(results_dir))
+def sweep_progress(results: str, trials: List[Trial], workers: int, print_fn=print):
+    """The progress display of a sweep (gan_bench.sweep.progress): a line per change and every 30 s on a
+    terminal, one line per finished trial otherwise (and when `print_fn` is not `print`)."""
+    from gan_bench.outputs import read_status  # pylint: disable=import-outside-toplevel
+    from gan_bench.sweep.progress import Progress  # pylint: disable=import-outside-toplevel
+
+    tty = print_fn is print and sys.stdout.isatty()
+    emit = (lambda line: print(line, flush=True)) if print_fn is print else print_fn
+    states = {}
+    for t in trials:
+        try:
+            states[t.id] = (read_status(store.trial_dir(results, t.id)) or {}).get("state", "pending")
+        except ValueError:
+            states[t.id] = "pending"
+    return Progress(states, workers, print_fn=emit, tty=tty)
+
+
+def status_main(results_dir: str, verify: bool = False) -> str:
+    """`gan-bench status DIR [--verify]`: counts of pending/running/dead/stale/done/diverged/failed trials, a line
+    for each failed, dead or stale one and, with `verify`, for each corrupt checkpoint of a finished trial."""
+    return store.format_summary(results_dir, store.summarize(results_dir, verify=verify))

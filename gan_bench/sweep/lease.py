@@ -1,29 +1,45 @@
 """Leases: at most one worker runs a trial at a time, and a dead worker's trial is taken over exactly once.
 
 A trial folder holds numbered lease files `lease.000000.json`, `lease.000001.json`, ... The newest one
-is the current lease: `{"owner", "host", "pid", "token", "expires" (unix time), "released"}`.
-- Claim: if there is no lease, or the current lease `g` is released or expired, create lease `g + 1`
-  with `os.open(O_CREAT | O_EXCL)`. Exactly one of any number of concurrent claimers creates a given
-  number (on a local disk or NFS), so two takers of the same expired lease cannot both win.
-- Heartbeat: the owner rewrites its own file (temp file + os.replace) with a later expiry every
-  `ttl / 4` seconds. If a newer lease number exists, the owner was presumed dead and has lost the trial.
+is the current lease: `{"owner", "host", "pid", "pid_ns", "procs": [{"pid", "start"}], "token",
+"heartbeat" (unix time of the last renewal), "ttl", "expires" (heartbeat + ttl), "released"}`.
+`procs` are the processes that may write the trial folder (the lease holder, and the trial process the
+local executor starts for it); `start` is each one's start time from /proc, so a reused pid is not
+mistaken for the owner.
+- Claim (`try_claim`, the only way to take a lease): allowed when there is no lease, or the current lease
+  `g` is released, or expired (its heartbeat is older than its TTL), or *dead*: written on this host (same
+  hostname and pid namespace) by processes none of which still runs. A dead lease is taken at once: a
+  restarted sweep does not wait out the TTL of the one that was killed. The claim creates lease `g + 1`
+  with `os.open(O_CREAT | O_EXCL)`; exactly one of any number of concurrent claimers creates a given number
+  (on a local disk or NFS), so two takers of the same lease cannot both win. Taking over an expired or
+  dead lease is logged, one line naming the trial, the old owner and why.
+- Heartbeat: the owner rewrites its own file (gan_bench.atomic) with a new heartbeat every `ttl / 4`
+  seconds. If a newer lease number exists, the owner was presumed dead and has lost the trial.
 - Release: the owner marks its lease released; the next claim takes the next number at once.
 A lease whose owner equals the claimer's owner name (e.g. a requeued Slurm array task) is taken over at
 once: it is the same logical worker. Expiry compares wall clocks, so hosts must agree to well within `ttl`.
+Whether a process runs can only be seen on its own host: a lease of another host waits for its TTL.
 """
 import json
+import logging
 import os
 import re
 import socket
 import threading
 import time
 import uuid
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from gan_bench.atomic import atomic_write_json
 
+log = logging.getLogger("gan_bench")
+
 _NAME = re.compile(r"^lease\.(\d{6,})\.json$")
 _UNREADABLE_GRACE_S = 60.0  # a lease file just created and not yet written counts as live this long
+
+# What a lease says about its trial (`assess`): nobody holds it, a live owner holds it, its owner's
+# processes are gone from this host, or its heartbeat is older than its TTL.
+FREE, HELD, DEAD, STALE = "free", "held", "dead", "stale"
 
 
 def _path(trial_dir: str, gen: int) -> str:
@@ -52,14 +68,125 @@ def read_lease(trial_dir: str, gen: int) -> Optional[dict]:
             return None
 
 
-def is_live(info: Optional[dict], now: Optional[float] = None) -> bool:
-    return bool(info) and not info.get("released") and info["expires"] > (time.time() if now is None else now)
-
-
 def current(trial_dir: str) -> Tuple[Optional[int], Optional[dict]]:
     """(generation, content) of the newest lease, or (None, None)."""
     gen = newest_generation(trial_dir)
     return (gen, read_lease(trial_dir, gen)) if gen is not None else (None, None)
+
+
+def is_live(info: Optional[dict], now: Optional[float] = None) -> bool:
+    """Not released and not expired (time alone: see `assess` for owners known dead)."""
+    return bool(info) and not info.get("released") and info["expires"] > (time.time() if now is None else now)
+
+
+# --- processes -------------------------------------------------------------------------------------------
+
+def _proc_stat(pid: int) -> Optional[List[str]]:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None when there is no such pid.
+
+    Raises OSError where /proc does not exist (not Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except FileNotFoundError:
+        if not os.path.isdir("/proc/self"):
+            raise
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+def process_start(pid: int) -> Optional[int]:
+    """The start time of `pid` in clock ticks since boot (Linux), or None when unknown."""
+    try:
+        fields = _proc_stat(pid)
+    except OSError:
+        return None
+    return int(fields[19]) if fields else None
+
+
+def process_running(pid: int, start: Optional[int] = None) -> bool:
+    """Whether `pid` runs on this host (a zombie does not; nor another process that reused the pid)."""
+    try:
+        fields = _proc_stat(pid)
+    except OSError:  # no /proc: ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return start is None or int(fields[19]) == start
+
+
+def _pid_namespace() -> Optional[str]:
+    """This process's pid namespace (two containers may share a hostname, never a pid namespace)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _on_this_host(info: dict) -> bool:
+    if info.get("host") != socket.gethostname():
+        return False
+    ns = _pid_namespace()
+    return not (info.get("pid_ns") and ns and info["pid_ns"] != ns)
+
+
+def owner_processes(info: dict) -> List[dict]:
+    """[{"pid", "start"?}] that may write the trial folder under this lease (older leases: the owner's pid)."""
+    if info.get("procs"):
+        return list(info["procs"])
+    return [{"pid": info["pid"]}] if info.get("pid") else []
+
+
+# --- what a lease says ------------------------------------------------------------------------------------
+
+def format_duration(seconds: float) -> str:
+    """'42 s', '5 min 07 s', '2 h 03 min': heartbeat ages here, ETAs in progress.py."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def heartbeat_of(info: dict) -> Optional[float]:
+    """Unix time of the lease's last renewal (older leases: their expiry minus their TTL, when known)."""
+    if "heartbeat" in info:
+        return float(info["heartbeat"])
+    if "ttl" in info:
+        return float(info["expires"]) - float(info["ttl"])
+    return None
+
+
+def describe_owner(info: dict, now: Optional[float] = None) -> str:
+    """'owner O on host H (pids 1, 2), last heartbeat 42 s ago' for logs and `gan-bench status`."""
+    now = time.time() if now is None else now
+    pids = ", ".join(str(p["pid"]) for p in owner_processes(info)) or "?"
+    text = f"owner {info.get('owner') or '?'} on host {info.get('host') or '?'} (pid {pids})"
+    beat = heartbeat_of(info)
+    if beat is not None:
+        text += f", last heartbeat {format_duration(now - beat)} ago"
+    return text
+
+
+def assess(info: Optional[dict], now: Optional[float] = None) -> Tuple[str, str]:
+    """(FREE | HELD | DEAD | STALE, why) for the content of a trial's current lease."""
+    now = time.time() if now is None else now
+    if not info or info.get("released"):
+        return FREE, "no lease" if not info else "released"
+    if info["expires"] <= now:
+        ttl = f" (ttl {format_duration(info['ttl'])})" if "ttl" in info else ""
+        return STALE, f"{describe_owner(info, now)}: lease expired {format_duration(now - info['expires'])} ago{ttl}"
+    procs = owner_processes(info)
+    if procs and _on_this_host(info) and not any(process_running(p["pid"], p.get("start")) for p in procs):
+        return DEAD, f"{describe_owner(info, now)}: no such process on this host"
+    return HELD, describe_owner(info, now)
 
 
 class Lease:
@@ -71,18 +198,28 @@ class Lease:
         self.path = _path(trial_dir, gen)
         self._lock = threading.Lock()  # a renewal never overwrites a release
         self._released = False
+        self._procs = [{"pid": os.getpid(), "start": process_start(os.getpid())}]
 
     def content(self, released=False) -> dict:
-        return {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(), "token": self.token,
-                "expires": time.time() + self.ttl, "released": released}
+        now = time.time()
+        return {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(), "pid_ns": _pid_namespace(),
+                "procs": list(self._procs), "token": self.token, "heartbeat": now, "ttl": self.ttl,
+                "expires": 0.0 if released else now + self.ttl, "released": released}
 
     def lost(self) -> bool:
         """True once a newer lease exists: this owner was presumed dead and must stop."""
         newest = newest_generation(self.trial_dir)
         return newest is not None and newest > self.gen
 
+    def add_process(self, pid: int) -> bool:
+        """Record another process writing the trial folder (the trial process the holder started), so that
+        the lease counts as dead only once that one is gone too. False when the lease was lost."""
+        with self._lock:
+            self._procs.append({"pid": pid, "start": process_start(pid)})
+        return self.renew()
+
     def renew(self) -> bool:
-        """Push the expiry forward; False (and nothing written) when the lease was lost."""
+        """Write a new heartbeat; False (and nothing written) when the lease was lost."""
         with self._lock:
             if self._released:
                 return True
@@ -95,15 +232,20 @@ class Lease:
         with self._lock:
             self._released = True
             if not self.lost():
-                atomic_write_json(self.path, {**self.content(released=True), "expires": 0.0})
+                atomic_write_json(self.path, self.content(released=True))
 
 
 def try_claim(trial_dir: str, owner: str, ttl: float) -> Optional[Lease]:
     """Claim the trial for `owner` for `ttl` seconds; None when someone else holds (or just took) it."""
     os.makedirs(trial_dir, exist_ok=True)
     gen, info = current(trial_dir)
-    if gen is not None and is_live(info) and info.get("owner") != owner:
-        return None
+    taking_over = None
+    if gen is not None and info and info.get("owner") != owner:
+        kind, why = assess(info)
+        if kind == HELD:
+            return None
+        if kind in (DEAD, STALE):
+            taking_over = why
     lease = Lease(trial_dir, 0 if gen is None else gen + 1, owner, ttl)
     try:
         fd = os.open(lease.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -113,6 +255,9 @@ def try_claim(trial_dir: str, owner: str, ttl: float) -> Optional[Lease]:
         json.dump(lease.content(), f, indent=1, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
+    if taking_over:
+        log.warning("reclaimed trial %s from lease.%06d.json: %s", os.path.basename(os.path.normpath(trial_dir)),
+                    gen, taking_over)
     return lease
 
 

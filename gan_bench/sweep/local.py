@@ -1,9 +1,11 @@
 """Local executor: N worker slots on this machine, every trial (or population) in a fresh Python process.
 
 Trials run in their own processes because gin and JAX state are global. The driver claims each trial's
-lease before starting its process and renews the leases of everything it runs from one heartbeat thread;
-a child process exits on its own when the driver dies (so a killed sweep leaves no orphans and its
-leases expire). Slot k gets its share of the local GPUs through `CUDA_VISIBLE_DEVICES`.
+lease before starting its process, records the process in the lease, and renews the leases of everything
+it runs from one heartbeat thread; a child process exits on its own when the driver dies, so a killed
+sweep leaves no orphans, and a sweep restarted on this host takes its trials back as soon as the driver
+and the trial processes are gone (other hosts wait for the lease TTL). Slot k gets its share of the local
+GPUs through `CUDA_VISIBLE_DEVICES`.
 """
 import json
 import logging
@@ -16,7 +18,9 @@ import threading
 import time
 from typing import Dict, List, Optional
 
+from gan_bench.outputs import FINAL_STATES, mark_failed, read_status
 from gan_bench.sweep import lease, store
+from gan_bench.sweep.progress import Progress
 
 log = logging.getLogger("gan_bench")
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -67,17 +71,19 @@ class LocalExecutor:
         self.gpus = local_gpus()
         self._lost = set()
         self._lost_lock = threading.Lock()
+        self._waiting_logged = set()  # trials held elsewhere whose wait was logged once
 
     def _on_lost(self, held: lease.Lease):
         with self._lost_lock:
             self._lost.add(held.path)
 
-    def _todo(self, trial, since: float) -> bool:
-        """Still to run in this invocation: not final, and not failed by another worker since we started."""
-        status = store.read_status(store.trial_dir(self.results, trial.id)) or {}
-        if status.get("state") in store.FINAL_STATES:
-            return False
-        return not (status.get("state") == "failed" and status.get("time", 0.0) >= since)
+    def _ended(self, trial, since: float) -> Optional[str]:
+        """The trial's state when there is nothing left to run in this invocation (final, or failed in
+        another worker since we started), else None."""
+        status = read_status(store.trial_dir(self.results, trial.id)) or {}
+        if status.get("state") in FINAL_STATES:
+            return status["state"]
+        return "failed" if status.get("state") == "failed" and status.get("time", 0.0) >= since else None
 
     def _start(self, slot: int, unit, held) -> subprocess.Popen:
         spec = {"results": self.results, "trial_fn": self.trial_fn, "population_fn": self.population_fn,
@@ -95,34 +101,45 @@ class LocalExecutor:
 
     def _claim(self, unit):
         """Claim what can be claimed of `unit`; returns (claimed trials, their leases, trials busy elsewhere)."""
-        claimed, leases, busy = [], [], []
-        for t in unit:
-            folder = store.trial_dir(self.results, t.id)
-            held = lease.try_claim(folder, self.owner, self.lease_ttl)
-            if held is not None and store.is_final(folder):
-                held.release()
-                continue
-            if held is None:
-                busy.append(t)
-            else:
-                claimed.append(t)
-                leases.append(held)
-        return claimed, leases, busy
+        held, _, busy = store.claim_unit([store.trial_dir(self.results, t.id) for t in unit], self.owner,
+                                         self.lease_ttl)
+        for i in busy:
+            self._log_wait(unit[i])
+        return [unit[i] for i in sorted(held)], [held[i] for i in sorted(held)], [unit[i] for i in busy]
 
-    def _reap(self, slot: int, run: _Running, beat: lease.Heartbeat) -> None:
+    def _log_wait(self, trial) -> None:
+        """Say once per trial why the sweep waits for it, and for how long at most."""
+        if trial.id in self._waiting_logged:
+            return
+        self._waiting_logged.add(trial.id)
+        info = lease.current(store.trial_dir(self.results, trial.id))[1]
+        if info:
+            log.info("trial %s is held by %s; waiting for it (its lease expires in %.0f s unless renewed)",
+                     trial.id, lease.describe_owner(info), max(0.0, info["expires"] - time.time()))
+
+    def _reap(self, slot: int, run: _Running, beat: lease.Heartbeat) -> Dict[str, str]:
+        """Record how the unit's process ended and release its leases; returns {trial id: state}."""
         code = run.proc.returncode
         for held, t in zip(run.leases, run.unit):
             beat.remove(held)
             folder = store.trial_dir(self.results, t.id)
-            status = store.read_status(folder)
+            try:
+                status = read_status(folder)
+            except ValueError:
+                status = None
             if code != 0 and not run.lost and (not status or status.get("time", 0.0) < run.started):
-                store.write_failed(folder, f"trial process exited with code {code} (see worker.log)")
+                mark_failed(folder, f"trial process exited with code {code} (see worker.log)")
             held.release()
-        log.info("slot %d: %s -> %s", slot, " ".join(t.id for t in run.unit),
-                 ", ".join(store.trial_state(store.trial_dir(self.results, t.id)) for t in run.unit))
+        states = {t.id: store.trial_state(store.trial_dir(self.results, t.id)) for t in run.unit}
+        log.info("slot %d: %s -> %s", slot, " ".join(states), ", ".join(states.values()))
+        return states
 
-    def run(self, units: List[List]) -> Dict[str, str]:
-        """Run every unit not yet done; returns {trial id: state} once nothing is left to run or wait for."""
+    def run(self, units: List[List], progress: Optional[Progress] = None) -> Dict[str, str]:
+        """Run every unit not yet done; returns {trial id: state} once nothing is left to run or wait for.
+
+        `progress` (gan_bench.sweep.progress) hears of every trial started, ended or waited for."""
+        progress = progress or Progress({t.id: "pending" for u in units for t in u}, self.workers,
+                                        print_fn=lambda _: None)
         since = time.time()
         queue = [list(u) for u in units]
         running: Dict[int, _Running] = {}
@@ -138,7 +155,7 @@ class LocalExecutor:
                         run.lost = True
                         run.proc.kill()
                     if run.proc.poll() is not None:
-                        self._reap(slot, run, beat)
+                        progress.finished(self._reap(slot, run, beat), [t.id for t in run.unit])
                         del running[slot]
                 next_queue = []
                 for i, unit in enumerate(queue):
@@ -146,20 +163,26 @@ class LocalExecutor:
                     if not free:
                         next_queue += queue[i:]
                         break
-                    unit = [t for t in unit if self._todo(t, since)]
+                    ended = {t.id: self._ended(t, since) for t in unit}
+                    progress.finished({tid: s for tid, s in ended.items() if s})
+                    unit = [t for t in unit if not ended[t.id]]
                     if not unit:
                         continue
                     claimed, leases, busy = self._claim(unit)
                     if busy:
                         next_queue.append(busy)  # held by a live worker elsewhere: wait for it
+                        progress.running_elsewhere(t.id for t in busy)
                     if claimed:
+                        proc = self._start(free[0], claimed, leases)
                         for held in leases:
+                            held.add_process(proc.pid)  # the lease is dead only once this process is gone too
                             beat.add(held)
-                        running[free[0]] = _Running(claimed, self._start(free[0], claimed, leases), leases,
-                                                    time.time())
+                        running[free[0]] = _Running(claimed, proc, leases, time.time())
+                        progress.started([t.id for t in claimed])
                 queue = next_queue
                 if not running and not queue:
                     break
+                progress.tick()
                 time.sleep(self.poll_s)
         except BaseException:
             _stop_all(running)

@@ -9,19 +9,25 @@ second sweep on the same results folder never runs a trial twice.
 import logging
 import os
 import sys
-from typing import Dict, List, Optional
+import time
+from typing import Dict, List, Optional, Tuple
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no ~/.ray/auth_token for a local, private Ray
 import ray  # noqa: E402  pylint: disable=wrong-import-position
 
 from gan_bench.sweep import worker  # noqa: E402  pylint: disable=wrong-import-position
+from gan_bench.sweep.progress import Progress, notice_started  # noqa: E402  pylint: disable=wrong-import-position
 
 log = logging.getLogger("gan_bench")
+_POLL_S = 30.0  # how often the driver looks at the trial folders to see which tasks have started
 
 
-def _task(spec: Dict) -> Dict[str, str]:
+def _task(spec: Dict) -> Tuple[Dict[str, str], float]:
+    """({trial id: state}, seconds the unit ran) of one unit, run in a fresh Ray worker process."""
     owner = f"ray:{ray.get_runtime_context().get_task_id()}"  # stable across Ray's retries of this task
-    return worker.run_claimed_unit(spec, owner)
+    t0 = time.time()
+    states = worker.run_claimed_unit(spec, owner)
+    return states, time.time() - t0
 
 
 class RayExecutor:
@@ -35,7 +41,9 @@ class RayExecutor:
         self.address = address or os.environ.get("RAY_ADDRESS")
         self.cpus, self.gpus = cpus_per_trial, gpus_per_trial
 
-    def run(self, units: List[List]) -> Dict[str, str]:
+    def run(self, units: List[List], progress: Optional[Progress] = None) -> Dict[str, str]:
+        progress = progress or Progress({t.id: "pending" for u in units for t in u}, self.workers,
+                                        print_fn=lambda _: None)
         started_here = not ray.is_initialized()
         if started_here:
             if self.address:
@@ -52,13 +60,22 @@ class RayExecutor:
             refs[remote.remote(spec)] = [t.id for t in unit]
         states: Dict[str, str] = {}
         try:
-            pending = list(refs)
+            pending, polled = list(refs), 0.0
             while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
+                if time.monotonic() - polled >= _POLL_S:
+                    notice_started(progress, self.results, (refs[r] for r in pending))
+                    polled = time.monotonic()
+                ready, pending = ray.wait(pending, num_returns=1, timeout=_POLL_S / 6)
+                progress.tick()
+                if not ready:
+                    continue
                 try:
-                    states.update(ray.get(ready[0]))
+                    unit_states, seconds = ray.get(ready[0])
                 except Exception as e:  # pylint: disable=broad-except  (a lost worker: the sweep goes on)
                     log.error("ray task for %s failed: %s", refs[ready[0]], e)
+                    continue
+                states.update(unit_states)
+                progress.finished(unit_states, refs[ready[0]], seconds)
         finally:
             if started_here:
                 ray.shutdown()

@@ -9,24 +9,30 @@ With `wait=False` the driver returns after submitting; follow progress with `gan
 import logging
 import os
 import sys
-from typing import Dict, List, Optional
+import time
+from typing import Dict, List, Optional, Tuple
 
 import submitit
 
 from gan_bench.sweep import worker
+from gan_bench.sweep.progress import Progress, notice_started
 
 log = logging.getLogger("gan_bench")
+_POLL_S = 30.0  # how often the waiting driver looks at the trial folders and the jobs
 
 
 class ArrayTask(submitit.helpers.Checkpointable):
     """One array element; `checkpoint()` (inherited) resubmits the same call, which resumes the trial."""
 
-    def __call__(self, spec: Dict) -> Dict[str, str]:
+    def __call__(self, spec: Dict) -> Tuple[Dict[str, str], float]:
+        """({trial id: state}, seconds the unit ran)."""
         try:
             owner = f"slurm:{submitit.JobEnvironment().job_id}"
         except RuntimeError:  # the debug executor runs outside a job environment
             owner = f"debug:{os.uname().nodename}:{os.getpid()}"
-        return worker.run_claimed_unit(spec, owner)
+        t0 = time.time()
+        states = worker.run_claimed_unit(spec, owner)
+        return states, time.time() - t0
 
 
 class SlurmExecutor:
@@ -51,7 +57,9 @@ class SlurmExecutor:
             self.params["slurm_additional_parameters"] = dict(additional_parameters)
         self.wait = (cluster in ("local", "debug")) if wait is None else wait
 
-    def run(self, units: List[List]) -> Dict[str, str]:
+    def run(self, units: List[List], progress: Optional[Progress] = None) -> Dict[str, str]:
+        progress = progress or Progress({t.id: "pending" for u in units for t in u}, self.workers,
+                                        print_fn=lambda _: None)
         folder = os.path.join(self.results, "_submitit", "%j")
         executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster)
         executor.update_parameters(**self.params)
@@ -65,9 +73,24 @@ class SlurmExecutor:
         states: Dict[str, str] = {}
         if not self.wait:
             return states
-        for job, spec in zip(jobs, specs):
-            try:
-                states.update(job.result())
-            except Exception as e:  # pylint: disable=broad-except  (one failed task: the sweep goes on)
-                log.error("array task %s for %s failed: %s", job.job_id, [t["id"] for t in spec["trials"]], e)
+        waiting, polled = list(zip(jobs, specs)), float("-inf")
+        while waiting:
+            if time.monotonic() - polled >= _POLL_S:
+                notice_started(progress, self.results, ([t["id"] for t in spec["trials"]] for _, spec in waiting))
+                polled = time.monotonic()
+            finished = [job.done() for job, _ in waiting]
+            done = [w for w, f in zip(waiting, finished) if f]
+            waiting = [w for w, f in zip(waiting, finished) if not f]
+            for job, spec in done:
+                ids = [t["id"] for t in spec["trials"]]
+                try:
+                    unit_states, seconds = job.result()
+                except Exception as e:  # pylint: disable=broad-except  (one failed task: the sweep goes on)
+                    log.error("array task %s for %s failed: %s", job.job_id, ids, e)
+                    continue
+                states.update(unit_states)
+                progress.finished(unit_states, ids, seconds)
+            progress.tick()
+            if waiting:
+                time.sleep(1.0 if self.cluster in ("local", "debug") else 5.0)
         return states

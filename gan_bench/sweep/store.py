@@ -2,21 +2,25 @@
 
     DIR/<trial_id>/trial.json          written (atomically) by the sweep before the trial first runs
     DIR/<trial_id>/lease.NNNNNN.json   who runs it now (gan_bench/sweep/lease.py)
-    DIR/<trial_id>/status.json         written by the trial itself: done | diverged | failed
+    DIR/<trial_id>/status.json         written by the trial itself: done | diverged | failed (gan_bench/outputs.py)
     DIR/<trial_id>/worker.log          stdout/stderr of the trial's processes (local executor)
 
-A trial's state is read from these files alone, so `status` works while sweeps run, on any host.
+A trial's state is read from these files alone, so `status` works while sweeps run, on any host:
+pending | running | dead (its worker's processes are gone from this host) | stale (its worker's heartbeat
+is older than the lease TTL) | done | diverged | failed. `claim_unit` is the one way a worker takes trials.
 """
 import json
 import os
 import time
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from gan_bench.sweep import lease
+from gan_bench import checkpoint
 from gan_bench.atomic import atomic_write_json
+from gan_bench.outputs import FINAL_STATES, is_final, read_status
+from gan_bench.sweep import lease
 
-FINAL_STATES = ("done", "diverged")
-STATES = ("pending", "running", "done", "diverged", "failed")
+STATES = ("pending", "running", "dead", "stale", "done", "diverged", "failed")
+_LEASE_STATES = {lease.HELD: "running", lease.DEAD: "dead", lease.STALE: "stale"}
 
 
 def trial_dir(results: str, trial_id: str) -> str:
@@ -45,34 +49,49 @@ def read_json(path: str) -> Optional[dict]:
         return None
 
 
-def read_status(folder: str) -> Optional[dict]:
-    """status.json of a trial folder (same file as gan_bench.outputs.read_status, without importing JAX)."""
-    return read_json(os.path.join(folder, "status.json"))
+def claim_unit(folders: Sequence[str], owner: str, ttl: float) -> Tuple[Dict[int, lease.Lease], List[int],
+                                                                         List[int]]:
+    """Claim the unfinished trials among `folders` for `owner`: ({index: lease}, finished, busy elsewhere).
+
+    A trial found final before or right after its claim (it finished in between) is not run: its lease,
+    if taken, is released at once. Busy trials are held by a live worker elsewhere.
+    """
+    claimed, finished, busy = {}, [], []
+    for i, folder in enumerate(folders):
+        if is_final(folder):
+            finished.append(i)
+            continue
+        held = lease.try_claim(folder, owner, ttl)
+        if held is not None and is_final(folder):
+            held.release()
+            held = None
+            finished.append(i)
+        elif held is None:
+            busy.append(i)
+        else:
+            claimed[i] = held
+    return claimed, finished, busy
 
 
-def write_failed(folder: str, error: str) -> None:
-    """Record a trial whose process died without writing its own status (killed, out of memory, ...)."""
-    previous = read_status(folder) or {}
-    atomic_write_json(os.path.join(folder, "status.json"),
-                      {"state": "failed", "step": int(previous.get("step") or 0), "time": time.time(),
-                       "error": error})
-
-
-def is_final(folder: str) -> bool:
-    status = read_status(folder)
-    return bool(status) and status.get("state") in FINAL_STATES
+def trial_view(folder: str, now: Optional[float] = None) -> Tuple[str, str]:
+    """(state, why) of a trial from status.json and its newest lease; `why` is '' when there is nothing to say."""
+    try:
+        status = read_status(folder)
+    except ValueError as e:  # a damaged status.json: shown, and the trial counts as failed
+        status = {"state": "failed", "error": str(e)}
+    if status and status["state"] in FINAL_STATES:
+        return status["state"], ""
+    kind, why = lease.assess(lease.current(folder)[1], now)
+    if kind in _LEASE_STATES:
+        return _LEASE_STATES[kind], why
+    if status and status["state"] == "failed":
+        return "failed", str(status.get("error", "no error recorded"))
+    return "pending", ""
 
 
 def trial_state(folder: str, now: Optional[float] = None) -> str:
-    """pending | running | done | diverged | failed, from status.json and the newest lease."""
-    status = read_status(folder)
-    if status and status.get("state") in FINAL_STATES:
-        return status["state"]
-    if lease.is_live(lease.current(folder)[1], now):
-        return "running"
-    if status and status.get("state") == "failed":
-        return "failed"
-    return "pending"
+    """One of STATES (see the module docstring)."""
+    return trial_view(folder, now)[0]
 
 
 def trial_ids(results: str) -> List[str]:
@@ -83,30 +102,62 @@ def trial_ids(results: str) -> List[str]:
                   if os.path.isfile(os.path.join(results, name, "trial.json")))
 
 
-def summarize(results: str) -> Dict:
-    """{"counts": {state: n}, "failed": {id: error}, "total": n} over every trial folder in `results`."""
+def corrupt_checkpoints(folder: str) -> List[Tuple[str, str]]:
+    """[(checkpoint path, what is wrong)] for the trial's checkpoints that fail their check."""
+    ckpt_dir = os.path.join(folder, "ckpt")
+    found = []
+    for step in checkpoint.list_steps(ckpt_dir):
+        problem = checkpoint.check(ckpt_dir, step)
+        if problem is not None:
+            found.append((checkpoint.path_of(ckpt_dir, step), problem))
+    return found
+
+
+def summarize(results: str, verify: bool = False) -> Dict:
+    """{"counts": {state: n}, "total": n, "failed" / "dead" / "stale": {id: why}, "corrupt": {id: [(path, why)]}}.
+
+    With `verify`, every checkpoint of every finished (done or diverged) trial is read and checked.
+    """
     if not os.path.isdir(results):
         raise ValueError(f"results folder not found: {results}")
     counts = {state: 0 for state in STATES}
-    failed = {}
+    notes: Dict[str, Dict[str, str]] = {"failed": {}, "dead": {}, "stale": {}}
+    corrupt = {}
     now = time.time()
     for tid in trial_ids(results):
         folder = trial_dir(results, tid)
-        state = trial_state(folder, now)
+        state, why = trial_view(folder, now)
         counts[state] += 1
-        if state == "failed":
-            failed[tid] = str((read_status(folder) or {}).get("error", "no error recorded"))
-    return {"counts": counts, "failed": failed, "total": sum(counts.values())}
+        if state in notes:
+            notes[state][tid] = why
+        if verify and state in FINAL_STATES:
+            bad = corrupt_checkpoints(folder)
+            if bad:
+                corrupt[tid] = bad
+    return {"counts": counts, **notes, "corrupt": corrupt, "verified": verify, "total": sum(counts.values())}
 
 
 def format_summary(results: str, summary: Dict, max_error_chars: int = 300) -> str:
-    """Human-readable status: one line of counts, then each failed trial's bindings and error."""
+    """Human-readable status: one line of counts, then one line per failed, dead, stale or corrupt trial."""
     counts = summary["counts"]
     lines = [f"{results}: {summary['total']} trials: " + ", ".join(f"{counts[s]} {s}" for s in STATES)]
-    for tid, error in sorted(summary["failed"].items()):
+
+    def bindings(tid):
         record = read_json(os.path.join(trial_dir(results, tid), "trial.json")) or {}
-        error = " ".join(error.split())
-        if len(error) > max_error_chars:
-            error = error[:max_error_chars] + "..."
-        lines.append(f"  failed {tid} {json.dumps(record.get('bindings', {}), sort_keys=True)}: {error}")
+        return json.dumps(record.get("bindings", {}), sort_keys=True)
+
+    for state in ("dead", "stale", "failed"):
+        for tid, why in sorted(summary.get(state, {}).items()):
+            why = " ".join(why.split())
+            if len(why) > max_error_chars:
+                why = why[:max_error_chars] + "..."
+            lines.append(f"  {state} {tid} {bindings(tid)}: {why}")
+    for tid, bad in sorted(summary.get("corrupt", {}).items()):
+        for path, why in bad:
+            lines.append(f"  corrupt checkpoint {os.path.relpath(path, results)}: {why}")
+    if summary.get("verified"):
+        n = sum(len(bad) for bad in summary["corrupt"].values())
+        lines.append(f"checkpoints of finished trials: {n} corrupt (to rebuild one, remove its trial's status.json "
+                     f"and run the sweep again: the trial resumes from its newest intact checkpoint)" if n else
+                     "checkpoints of finished trials: all intact")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ import time
 import traceback
 from typing import Dict, List
 
+from gan_bench.outputs import mark_failed, read_status
 from gan_bench.sweep import lease, store
 
 log = logging.getLogger("gan_bench")
@@ -61,19 +62,11 @@ def run_claimed_unit(spec: Dict, owner: str) -> Dict[str, str]:
     dead and another took over), the process exits at once so that the trial never runs twice.
     """
     ttl = float(spec.get("lease_ttl", 300.0))
-    claimed, result = [], {}
-    for t, folder in zip(spec["trials"], _workdirs(spec)):
-        if store.is_final(folder):
-            result[t["id"]] = store.read_status(folder)["state"]
-            continue
-        held = lease.try_claim(folder, owner, ttl)
-        if held is not None and store.is_final(folder):  # finished between our check and the claim
-            held.release()
-            held = None
-        if held is None:
-            result[t["id"]] = store.trial_state(folder) if store.is_final(folder) else "busy"
-            continue
-        claimed.append((t, held))
+    folders = _workdirs(spec)
+    held, finished, busy = store.claim_unit(folders, owner, ttl)
+    result = {spec["trials"][i]["id"]: read_status(folders[i])["state"] for i in finished}
+    result.update({spec["trials"][i]["id"]: "busy" for i in busy})
+    claimed = [(spec["trials"][i], held[i]) for i in sorted(held)]
     if not claimed:
         return result
 
@@ -91,15 +84,18 @@ def run_claimed_unit(spec: Dict, owner: str) -> Dict[str, str]:
         error = traceback.format_exc()
         log.error("trial unit %s failed:\n%s", [t["id"] for t, _ in claimed], error)
         for t, held in claimed:
-            status = store.read_status(held.trial_dir)
+            try:
+                status = read_status(held.trial_dir)
+            except ValueError:
+                status = None
             if not status or status.get("time", 0.0) < started:  # the trial wrote nothing of this run
-                store.write_failed(held.trial_dir, error.strip().splitlines()[-1])
+                mark_failed(held.trial_dir, error.strip().splitlines()[-1])
     finally:
         beat.stop()
         for _, held in claimed:
             held.release()
     for t, held in claimed:
-        result[t["id"]] = (store.read_status(held.trial_dir) or {}).get("state", "pending")
+        result[t["id"]] = (read_status(held.trial_dir) or {}).get("state", "pending")
     return result
 
 
