@@ -192,7 +192,7 @@ def test_lease_of_a_killed_process_on_this_host_is_reclaimed_at_once(tmp_path, c
 def test_lease_of_another_host_waits_for_its_ttl(tmp_path, caplog):
     results = tmp_path / "results"
     folder = _trial_folder(results, "t1")
-    holder = _holder(folder, ttl=1.0, host="another-host")
+    holder = _holder(folder, ttl=3.0, host="another-host")
     _kill(holder)  # gone, but its host is not this one: nothing here can tell
     assert lease.try_claim(folder, "b", ttl=60.0) is None
     assert store.trial_state(folder) == "running"
