@@ -3,7 +3,7 @@
   gan-bench train   --gin_file F [--gin_file F2] [--gin_binding 'k=v']... --workdir DIR
   gan-bench sweep   FILE --results DIR [--executor local|ray|slurm] [--workers N] [--max_trials K] [--dry_run]
   gan-bench status  DIR [--verify]
-  gan-bench report  DIR [DIR...] --out OUT [--metric fid]
+  gan-bench report  DIR [DIR...] --out OUT [--metric modes_covered,fid]
   gan-bench eval    --workdir DIR [--metrics fid,kid]
   gan-bench metrics --real A --fake B --metrics fid,kid,...
 """
@@ -63,11 +63,7 @@ def cmd_status(args):
 def cmd_report(args):
     from gan_bench.report import report_main  # pylint: disable=import-outside-toplevel
 
-    metrics = [m for m in args.metric.split(",") if m]
-    if len(metrics) == 1:
-        written = report_main(args.results_dirs, args.out, metric=metrics[0])
-    else:  # one report per metric (e.g. one per dataset of a mixed study), each in its own folder
-        written = {m: report_main(args.results_dirs, os.path.join(args.out, m), metric=m) for m in metrics}
+    written = report_main(args.results_dirs, args.out, metric=args.metric, which=args.which)
     print(json.dumps(written, indent=1, default=str))
     return 0
 
@@ -131,8 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="tables and figures from results folders")
     r.add_argument("results_dirs", nargs="+")
     r.add_argument("--out", required=True)
-    r.add_argument("--metric", default="fid",
-                   help="metric to rank by; a comma list writes one report per metric into OUT/<metric>/")
+    r.add_argument("--metric", default=None,
+                   help="metric(s) that rank the rows of their tables, comma-separated (default: every metric "
+                        "found is reported, each table ranked by its usual metric)")
+    r.add_argument("--which", default="final", choices=["final", "best"],
+                   help="each trial's last evaluation (final) or its best one per metric (best)")
     r.set_defaults(fn=cmd_report)
 
     e = sub.add_parser("eval", help="evaluate a trained trial's final checkpoint")

@@ -126,34 +126,68 @@ def image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
     return np.round((np.clip(grid, -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
-def save_samples_png(path: str, samples: np.ndarray, real: Optional[np.ndarray] = None) -> np.ndarray:
-    """Write a sample grid (images) or a scatter plot (2-D points) as PNG; returns the picture as uint8."""
+def save_samples_png(path: str, samples: np.ndarray, real: Optional[np.ndarray] = None,
+                     title: Optional[str] = None) -> np.ndarray:
+    """Write a sample grid (images) or a scatter plot (2-D points) as PNG, atomically; returns the picture as uint8.
+
+    2-D points get a titled plot: `title`, or by default the trial folder's name and the step read from a path
+    `<trial>/samples/step_<n>.png`. Generated points are drawn semi-transparent and the real points on top as
+    small dark markers, so a generator piled on the modes cannot hide them. The view spans the real data and the
+    bulk (2nd-98th percentile) of the generated points; points outside it are counted in the legend.
+    """
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if samples.ndim == 2:
-        picture = _scatter(samples, real)
+        picture = _scatter(samples, real, title if title is not None else _title_from_path(path))
     else:
         picture = image_grid(samples[:64])
     img = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
-    tmp = path + ".tmp.png"
-    img.save(tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
     return picture
 
 
-def _scatter(samples, real):
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+def _title_from_path(path: str) -> str:
+    """'trial 08c69af05c28, step 2,000' from '.../08c69af05c28/samples/step_0002000.png' (parts it can find)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    trial = os.path.basename(os.path.dirname(folder)) if os.path.basename(folder) == "samples" else ""
+    step = re.search(r"step_0*(\d+)", os.path.basename(path))
+    parts = ([f"trial {trial}"] if trial else []) + ([f"step {int(step.group(1)):,}"] if step else [])
+    return ", ".join(parts) or os.path.basename(path)
 
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
+
+def _view(samples: np.ndarray, real: Optional[np.ndarray]):
+    """Square axis limits covering the real points and the bulk of the generated ones, with a margin."""
+    bulk = np.percentile(samples, [2, 98], axis=0)
+    lo, hi = bulk[0], bulk[1]
+    if real is not None and len(real):
+        lo, hi = np.minimum(lo, real.min(axis=0)), np.maximum(hi, real.max(axis=0))
+    centre, half = (lo + hi) / 2, 0.55 * max(float(np.max(hi - lo)), 1e-3)  # square, 10 % margin
+    return centre - half, centre + half
+
+
+def _scatter(samples, real, title: str):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+    samples = np.asarray(samples, np.float64)
+    lo, hi = _view(samples, real)
+    outside = int((~np.all((samples >= lo) & (samples <= hi), axis=1)).sum())
+    fig = Figure(figsize=(4.5, 4.9), dpi=80, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    label = f"generated ({len(samples):,}" + (f", {outside:,} outside the view)" if outside else ")")
+    ax.scatter(samples[:, 0], samples[:, 1], s=6, c="tab:orange", alpha=0.3, linewidths=0, label=label)
     if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real")
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", label="generated")
+        ax.scatter(real[:, 0], real[:, 1], s=1.5, c="black", alpha=0.8, linewidths=0, zorder=3,
+                   label=f"real ({len(real):,})")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=6)
-    fig.canvas.draw()
-    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return picture
+    ax.set_title(title, fontsize="medium")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize="small", frameon=False,
+              markerscale=3)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

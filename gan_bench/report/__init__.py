@@ -1,17 +1,23 @@
-"""Study reports: results folders → a trial DataFrame → tables (md/csv/tex) and figures (png).
+"""Study reports: results folders → a trial DataFrame → tables (md/csv/tex), figures (png) and index.md.
 
-  load_results(dirs) -> DataFrame          gan_bench/report/load.py
-  best_configs, pr_table, failure_table,
-  kurach_table, write_table                gan_bench/report/tables.py
-  expected_best_of_k, plot_*               gan_bench/report/figures.py
-  report_main(dirs, out, metric='fid')     gan_bench/report/main.py
+  load_results(dirs) -> DataFrame                       gan_bench/report/load.py
+  model_name, model_labels                              gan_bench/report/naming.py
+  GROUPS, direction (which metrics go together)         gan_bench/report/metric_groups.py
+  metric_table, failure_table, kurach_table             gan_bench/report/tables.py
+  table notes, the index's finding sentence             gan_bench/report/notes.py, finding.py
+  write_table, latex_escape                             gan_bench/report/writers.py
+  expected_best_of_k, plot_*                            gan_bench/report/figures.py
+  report_main(dirs, out, metric=None)                   gan_bench/report/main.py
 """
-from gan_bench.report.figures import (expected_best_of_k, plot_budget_curves, plot_precision_recall,
-                                      plot_score_distribution)
-from gan_bench.report.load import DIRECTIONS, MODEL_NAMES, direction, load_results, model_name
+from gan_bench.report.figures import expected_best_of_k, plot_budget_curves, plot_scores, plot_tradeoff
+from gan_bench.report.finding import finding_sentence
+from gan_bench.report.load import load_results
 from gan_bench.report.main import report_main
-from gan_bench.report.tables import best_configs, failure_table, kurach_table, pr_table, write_table
+from gan_bench.report.metric_groups import GROUPS, direction
+from gan_bench.report.naming import model_labels, model_name
+from gan_bench.report.tables import failure_table, kurach_table, metric_table
+from gan_bench.report.writers import latex_escape, write_table
 
-__all__ = ["DIRECTIONS", "MODEL_NAMES", "best_configs", "direction", "expected_best_of_k", "failure_table",
-           "kurach_table", "load_results", "model_name", "plot_budget_curves", "plot_precision_recall",
-           "plot_score_distribution", "pr_table", "report_main", "write_table"]
+__all__ = ["GROUPS", "direction", "expected_best_of_k", "failure_table", "finding_sentence", "kurach_table",
+           "latex_escape", "load_results", "metric_table", "model_labels", "model_name", "plot_budget_curves",
+           "plot_scores", "plot_tradeoff", "report_main", "write_table"]

@@ -1,22 +1,32 @@
-"""Study figures (PNG) from the trial frame of `load_results`: score distributions, budget curves, P/R scatter.
+"""Study figures (PNG) from the trial frame: per-trial scores, best-of-k budget curves, metric trade-offs.
 
-Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no display needed) and saved
-atomically (temporary file in the same folder, then rename).
+Drawn with matplotlib's object API on the Agg canvas (no pyplot state, no display) and written atomically.
+Every figure has a title; every series has its own colour, marker and line style, and series that share values
+are drawn side by side (small x offsets) or semi-transparent so none hides another; legends sit below the axes,
+where they cover no data. One panel per dataset. Each function returns the path, or None when nothing
+informative can be drawn: each returns (path, "") or (None, the reason nothing was drawn).
 """
-import os
-import tempfile
-from typing import Optional
+import io
+import itertools
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from gan_bench.report.load import direction
-from gan_bench.report.tables import score_column, scored
+from gan_bench.atomic import atomic_write_bytes
+from gan_bench.report.metric_groups import MetricGroup, direction
+from gan_bench.report.tables import scored, values
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+LINESTYLES = ("-", "--", ":", "-.")
+MIN_BUDGET_TRIALS = 3
+Plot = Tuple[Optional[str], str]  # (path written, "") or (None, why nothing was drawn)
 
 
-def expected_best_of_k(values, better: str = "min", n_boot: int = 1000, level: float = 0.95,
+def expected_best_of_k(values_, better: str = "min", n_boot: int = 1000, level: float = 0.95,
                        seed: int = 0) -> pd.DataFrame:
     """Expected best score among k trials drawn at random, k = 1..n (Lucic et al. 2018, Sec. 5, Fig. 4).
 
@@ -26,112 +36,166 @@ def expected_best_of_k(values, better: str = "min", n_boot: int = 1000, level: f
     Σ_i v_(i) C(n-i, k-1) / C(n, k) over the ascending order statistics v_(1..n)); `lo`/`hi` are the
     (1-level)/2 and (1+level)/2 quantiles of best-of-k over resamples (the spread one budget of k gives).
 
-    Args: values [n] finite scores; better 'min' or 'max'. Returns a frame with columns k, mean, lo, hi.
+    Args: values_ [n] finite scores; better 'min' or 'max'. Returns a frame with columns k, mean, lo, hi.
     """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size == 0 or not np.all(np.isfinite(values)):
-        raise ValueError(f"expected_best_of_k needs a non-empty array of finite scores, got {values!r}")
+    v = np.asarray(values_, dtype=np.float64).ravel()
+    if v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"expected_best_of_k needs a non-empty array of finite scores, got {v!r}")
     if better not in ("min", "max"):
         raise ValueError(f"better must be 'min' or 'max', got {better!r}")
     if n_boot < 1 or not 0.0 < level < 1.0:
         raise ValueError(f"need n_boot >= 1 and 0 < level < 1, got n_boot={n_boot}, level={level}")
     rng = np.random.default_rng(seed)
-    perms = rng.permuted(np.tile(values, (n_boot, 1)), axis=1)  # [n_boot, n]
+    perms = rng.permuted(np.tile(v, (n_boot, 1)), axis=1)  # [n_boot, n]
     running = (np.minimum if better == "min" else np.maximum).accumulate(perms, axis=1)
     tail = (1.0 - level) / 2.0
-    return pd.DataFrame({"k": np.arange(1, values.size + 1), "mean": running.mean(axis=0),
+    return pd.DataFrame({"k": np.arange(1, v.size + 1), "mean": running.mean(axis=0),
                          "lo": np.quantile(running, tail, axis=0), "hi": np.quantile(running, 1 - tail, axis=0)})
 
 
 def save_figure(fig: Figure, path: str) -> str:
-    """Save `fig` as PNG to a temporary file next to `path`, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Render `fig` to PNG in memory and write it atomically to `path` (gan_bench.atomic)."""
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)  # the constrained layout already fits titles and legends
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
-def _panels(n: int, width: float = 5.0, height: float = 4.0):
-    fig = Figure(figsize=(width * n, height))
-    return fig, [fig.add_subplot(1, n, i + 1) for i in range(n)]
+def styles(models: List[str]) -> Dict[str, dict]:
+    """A distinct (colour, marker, line style) per model, stable for a given model order."""
+    colours = [f"C{i}" for i in range(10)]
+    cycle = zip(itertools.cycle(colours), itertools.cycle(MARKERS), itertools.cycle(LINESTYLES))
+    return {m: {"color": c, "marker": mk, "linestyle": ls} for m, (c, mk, ls) in zip(models, cycle)}
 
 
-def _dataset_panels(rows: pd.DataFrame, **size):
-    """One panel per dataset: (figure, [(axis, dataset, that dataset's rows)]), datasets sorted."""
-    datasets = sorted(rows["dataset"].unique())
-    fig, axes = _panels(len(datasets), **size)
-    return fig, [(ax, d, rows[rows["dataset"] == d]) for ax, d in zip(axes, datasets)]
+def _panels(datasets: List[str], title: str, width: float = 5.0, height: float = 4.0):
+    """One panel per dataset side by side, `width` inches each, under one figure title."""
+    fig = Figure(figsize=(width * len(datasets), height), layout="constrained")
+    fig.suptitle(title[:1].upper() + title[1:], fontsize="large")
+    return fig, [fig.add_subplot(1, len(datasets), i + 1) for i in range(len(datasets))]
 
 
-def plot_score_distribution(df: pd.DataFrame, metric: str, path: str, which: str = "final") -> Optional[str]:
-    """Box plot of the trial scores per model, one panel per dataset (Lucic et al. 2018, Fig. 3/5).
+def _legend_below(ax, n_entries: int):
+    if n_entries:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(2, n_entries), fontsize="small",
+                  frameon=False)
 
-    Returns `path`, or None (nothing written) when no trial has a finite score.
-    """
-    rows = scored(df, metric, which)
+
+def _offsets(n: int, spread: float) -> np.ndarray:
+    """x offsets that place n series side by side around 0, `spread` wide in all."""
+    return np.zeros(1) if n == 1 else np.linspace(-spread / 2, spread / 2, n)
+
+
+def _model_order(rows: pd.DataFrame, order: Optional[List[str]]) -> List[str]:
+    """Models of `rows`, those in `order` first (in that order, each once), then the rest sorted."""
+    present = set(rows["model"].unique())
+    first = list(dict.fromkeys(m for m in (order or []) if m in present))
+    return first + sorted(present - set(first))
+
+
+def plot_scores(df: pd.DataFrame, group: MetricGroup, path: str, which: str = "final",
+                order: Optional[List[str]] = None) -> Plot:
+    """Every scored trial's ranking metric per model (points, jittered), with the model's mean ± std."""
+    rows = scored(df, group.primary, which)
+    metric = group.metric(group.primary)
     if rows.empty:
-        return None
-    col = score_column(metric, which)
-    fig, panels = _dataset_panels(rows)
-    for ax, dataset, part in panels:
-        models = sorted(part["model"].unique())
-        ax.boxplot([part.loc[part["model"] == m, col].astype(float).to_numpy() for m in models])
-        labels = [f"{m} (n={int((part['model'] == m).sum())})" for m in models]
-        ax.set_xticks(range(1, len(models) + 1), labels, rotation=30, ha="right")
-        ax.set_title(f"{dataset}: {col} per trial")
-        ax.set_ylabel(f"{metric} ({'lower' if direction(metric) == 'min' else 'higher'} is better)")
-    return save_figure(fig, path)
+        return None, f"no trial has a finite {metric.label}"
+    if values(rows, group.primary, which).nunique() == 1:
+        return None, f"every scored trial has {metric.label} = {values(rows, group.primary, which).iloc[0]:g}"
+    scale = 100.0 if metric.percent else 1.0
+    datasets = sorted(rows["dataset"].astype(str).unique())
+    better = "lower" if direction(group.primary) == "min" else "higher"
+    most = int(rows.groupby("dataset")["model"].nunique().max())
+    fig, axes = _panels(datasets, f"{metric.label} of every scored trial ({which} evaluation; {better} is better)",
+                        width=max(4.0, 1.1 * most), height=4.5)
+    rng = np.random.default_rng(0)
+    look = styles(_model_order(rows, order))  # one style per model across panels
+    for ax, dataset in zip(axes, datasets):
+        part = rows[rows["dataset"].astype(str) == dataset]
+        models = _model_order(part, order)
+        for i, model in enumerate(models):
+            v = values(part[part["model"] == model], group.primary, which).to_numpy() * scale
+            ax.scatter(i + rng.uniform(-0.12, 0.12, v.size), v, s=28, alpha=0.6, color=look[model]["color"],
+                       marker=look[model]["marker"], zorder=2)
+            ax.errorbar(i + 0.28, v.mean(), yerr=v.std(ddof=1) if v.size > 1 else 0, fmt="_", color="black",
+                        markersize=12, capsize=3, zorder=3)
+        ax.set_xticks(range(len(models)), [f"{m} (n={int((part['model'] == m).sum())})" for m in models],
+                      rotation=35, ha="right", rotation_mode="anchor", fontsize="small")
+        ax.set_xlim(-0.6, len(models) - 0.4)
+        ax.set_title(f"{dataset} (black: mean ± std)", fontsize="medium")
+        ax.set_ylabel(metric.label)
+    return save_figure(fig, path), ""
 
 
-def plot_budget_curves(df: pd.DataFrame, metric: str, path: str, which: str = "final",
-                       n_boot: int = 1000, level: float = 0.95) -> Optional[str]:
-    """Expected best score of k random trials vs k, per model, one panel per dataset (Lucic et al. 2018, Fig. 4).
+def plot_budget_curves(df: pd.DataFrame, group: MetricGroup, path: str, which: str = "final",
+                       n_boot: int = 1000, level: float = 0.95, order: Optional[List[str]] = None) -> Plot:
+    """Expected best ranking metric of k random trials vs k, per model (Lucic et al. 2018, Fig. 4).
 
-    Lines are bootstrap means, bands the `level` interval of `expected_best_of_k`. None when nothing is scored.
+    Lines are bootstrap means over all scored trials of the model (every configuration and seed), bands the
+    `level` interval of `expected_best_of_k`. Not drawn when no model has `MIN_BUDGET_TRIALS` scored trials
+    (a curve needs a few budgets) or when every score is the same.
     """
-    rows = scored(df, metric, which)
-    if rows.empty:
-        return None
-    col = score_column(metric, which)
-    fig, panels = _dataset_panels(rows)
-    for ax, dataset, part in panels:
-        for model in sorted(part["model"].unique()):
-            curve = expected_best_of_k(part.loc[part["model"] == model, col].astype(float), direction(metric),
-                                       n_boot=n_boot, level=level)
-            line, = ax.plot(curve["k"], curve["mean"], marker=".", label=model)
-            ax.fill_between(curve["k"], curve["lo"], curve["hi"], color=line.get_color(), alpha=0.2)
+    rows = scored(df, group.primary, which)
+    metric = group.metric(group.primary)
+    if rows.empty or rows.groupby(["dataset", "model"]).size().max() < MIN_BUDGET_TRIALS:
+        return None, f"no model has {MIN_BUDGET_TRIALS} scored trials of {metric.label}"
+    if values(rows, group.primary, which).nunique() == 1:
+        return None, f"every scored trial has {metric.label} = {values(rows, group.primary, which).iloc[0]:g}"
+    scale = 100.0 if metric.percent else 1.0
+    datasets = sorted(rows["dataset"].astype(str).unique())
+    best = "min" if direction(group.primary) == "min" else "max"
+    fig, axes = _panels(datasets, f"Expected best {metric.label} of k random trials ({int(level * 100)} % band)",
+                        height=4.5)
+    look = styles(_model_order(rows, order))
+    for ax, dataset in zip(axes, datasets):
+        part = rows[rows["dataset"].astype(str) == dataset]
+        models = _model_order(part, order)
+        shift = _offsets(len(models), 0.3)
+        for model, dx in zip(models, shift):
+            curve = expected_best_of_k(values(part[part["model"] == model], group.primary, which) * scale,
+                                       direction(group.primary), n_boot=n_boot, level=level)
+            ax.plot(curve["k"] + dx, curve["mean"], label=model, markersize=6, alpha=0.9, **look[model])
+            ax.fill_between(curve["k"] + dx, curve["lo"], curve["hi"], color=look[model]["color"], alpha=0.08,
+                            linewidth=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("budget k (trials)")
-        ax.set_ylabel(f"expected {'min' if direction(metric) == 'min' else 'max'} {metric}")
-        ax.set_title(f"{dataset}: best of k ({int(level * 100)}% band)")
-        ax.legend(fontsize="small")
-    return save_figure(fig, path)
+        ax.set_ylabel(f"expected {best} {metric.label}")
+        ax.set_title(dataset, fontsize="medium")
+        _legend_below(ax, len(models))
+    return save_figure(fig, path), ""
 
 
-def plot_precision_recall(df: pd.DataFrame, path: str, which: str = "final") -> Optional[str]:
-    """Precision vs recall of every trial, coloured by model, one panel per dataset (Lucic et al. 2018, Fig. 6).
-
-    None when no trial reports both precision and recall.
-    """
-    p, r = score_column("precision", which), score_column("recall", which)
-    rows = scored(scored(df, "precision", which), "recall", which)
+def plot_tradeoff(df: pd.DataFrame, group: MetricGroup, path: str, which: str = "final",
+                  order: Optional[List[str]] = None) -> Plot:
+    """Per-trial scatter of the group's two trade-off metrics (modes vs high-quality %, precision vs recall)."""
+    if group.scatter is None:
+        return None, f"{group.title}: no pair of metrics to plot against each other"
+    x_key, y_key = group.scatter
+    rows = scored(scored(df, x_key, which), y_key, which)
+    x_metric, y_metric = group.metric(x_key), group.metric(y_key)
     if rows.empty:
-        return None
-    fig, panels = _dataset_panels(rows, width=4.5, height=4.5)
-    for ax, dataset, part in panels:
-        for model in sorted(part["model"].unique()):
+        return None, f"no trial has finite {x_metric.label} and {y_metric.label}"
+    xs, ys = values(rows, x_key, which), values(rows, y_key, which)
+    if xs.nunique() == 1 and ys.nunique() == 1:
+        return None, (f"every trial has {x_metric.label} = {xs.iloc[0]:g} and {y_metric.label} = "
+                      f"{ys.iloc[0]:g}: nothing to plot")
+    datasets = sorted(rows["dataset"].astype(str).unique())
+    fig, axes = _panels(datasets, f"{y_metric.label} vs {x_metric.label}, one point per trial ({which})",
+                        width=4.8, height=4.6)
+    look = styles(_model_order(rows, order))
+    for ax, dataset in zip(axes, datasets):
+        part = rows[rows["dataset"].astype(str) == dataset]
+        models = _model_order(part, order)
+        for model in models:
             sel = part[part["model"] == model]
-            ax.scatter(sel[r].astype(float), sel[p].astype(float), s=14, alpha=0.7, label=model)
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-        ax.set_title(f"{dataset}: precision vs recall")
-        ax.legend(fontsize="small")
-    return save_figure(fig, path)
+            x = values(sel, x_key, which) * (100.0 if x_metric.percent else 1.0)
+            y = values(sel, y_key, which) * (100.0 if y_metric.percent else 1.0)
+            ax.scatter(x, y, s=40, alpha=0.6, label=model, color=look[model]["color"],
+                       marker=look[model]["marker"], edgecolors="black", linewidths=0.4)
+        ax.set_xlabel(x_metric.label)
+        ax.set_ylabel(y_metric.label)
+        ax.set_title(dataset, fontsize="medium")
+        ax.margins(0.08)
+        _legend_below(ax, len(models))
+    return save_figure(fig, path), ""

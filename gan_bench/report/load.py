@@ -4,10 +4,11 @@ A results folder holds trial folders `DIR/<trial_id>/` (docs/ARCHITECTURE.md): `
 record), `config.gin` (operative config), `status.json` (final state) and `metrics.jsonl` (one object per
 evaluation). Columns of the frame:
 
-  results_dir, id, seed, state, step, error, n_evals, sweep, config_id, config, model,
+  results_dir, id, seed, state, step, error, n_evals, sweep, config_id, config,
+  model (the study-wide paper name of the trial's model, `naming.model_labels`),
   every TrialConfig field (default ← config.gin ← trial.json bindings), every other binding by its gin key,
   final_<metric> (value at the last evaluation that reports it), best_<metric> (min or max over evaluations,
-  see `DIRECTIONS`).
+  see `metric_groups.direction`).
 
 A file that cannot be read or parsed gives a warning naming it and the trial is counted as `failed`; loading
 never stops on one bad trial.
@@ -24,39 +25,13 @@ from typing import Dict, List, Sequence, Tuple
 import pandas as pd
 
 from gan_bench.config import TrialConfig
+from gan_bench.report.metric_groups import direction
+from gan_bench.report.naming import BOOKKEEPING, model_labels
 
 TRIAL_FILES = ("trial.json", "config.gin", "status.json", "metrics.jsonl")
 
-# Lucic et al. 2018, "Are GANs Created Equal?", Table 1: model name from (loss, penalty).
-MODEL_NAMES = {
-    ("minimax", "none"): "MM GAN",
-    ("non_saturating", "none"): "NS GAN",
-    ("least_squares", "none"): "LSGAN",
-    ("wasserstein", "weight_clipping"): "WGAN",
-    ("wasserstein", "wgan_gp"): "WGAN GP",
-    ("non_saturating", "dragan"): "DRAGAN",
-}
-
-# Which way is better, per metric. Metrics not listed here are taken as higher-is-better.
-DIRECTIONS = {
-    "fid": "min", "kid": "min", "kid_mean": "min", "kid_std": "min", "fid_std": "min",
-    "is_mean": "max", "is_std": "min", "prd_f8": "max", "prd_f1_8": "max",
-    "precision": "max", "recall": "max", "f1": "max", "density": "max", "coverage": "max",
-    "modes_covered": "max", "high_quality": "max", "kl_modes": "min", "reverse_kl": "min",
-}
-
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "infinity": math.inf, "-inf": -math.inf,
                "-infinity": -math.inf}
-
-
-def direction(metric: str) -> str:
-    """'min' if lower values of `metric` are better (FID, KID, ...), else 'max'."""
-    return DIRECTIONS.get(metric, "max")
-
-
-def model_name(loss: str, penalty: str) -> str:
-    """The Lucic et al. (2018) name of a (loss, penalty) pair, or 'loss+penalty' for any other pair."""
-    return MODEL_NAMES.get((loss, penalty), f"{loss}+{penalty}")
 
 
 def parse_gin_values(text: str) -> Dict[str, object]:
@@ -182,14 +157,14 @@ def load_trial(folder: str) -> Tuple[dict, List[str]]:
     if record and "seed" in record:
         row["seed"] = record["seed"]
     row["sweep"] = record.get("sweep") if record else None
-    # A configuration = everything the sweep chose except the seed (Lucic et al. 2018, Sec. 5: seeds are
-    # restarts of one hyperparameter setting); without a sweep record, the operative config minus the seed.
+    # A configuration = everything the sweep chose except the seed and bookkeeping (Lucic et al. 2018, Sec. 5:
+    # seeds are restarts of one hyperparameter setting); without a sweep record, the operative config minus those.
     if record:
         key = {"sweep": row["sweep"], "gin_files": record.get("gin_files"), "dataset": row["dataset"],
-               "bindings": {k: v for k, v in bindings.items() if k != "trial.seed"}}
+               "bindings": {k: v for k, v in bindings.items() if _column(k) not in BOOKKEEPING}}
         label = ", ".join(f"{_column(k)}={v}" for k, v in sorted(key["bindings"].items()))
     else:
-        key = {k: v for k, v in row.items() if k not in ("seed", "id")}
+        key = {k: v for k, v in row.items() if k != "id" and k not in BOOKKEEPING}
         label = os.path.basename(folder)
     row["config_id"] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     row["config"] = label or "(base)"
@@ -209,7 +184,6 @@ def load_trial(folder: str) -> Tuple[dict, List[str]]:
         row["error"] = None
     if problems:
         row["state"], row["error"] = "failed", "; ".join(problems)
-    row["model"] = model_name(str(row["loss"]), str(row["penalty"]))
     return row, problems
 
 
@@ -240,5 +214,6 @@ def load_results(dirs: Sequence[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    frame["model"] = model_labels(frame)
     first = ["results_dir", "id", "model", "dataset", "seed", "state", "step", "config", "config_id"]
     return frame[first + [c for c in frame.columns if c not in first]]

@@ -1,85 +1,147 @@
 """`report_main`: results folders → tables (markdown, CSV, LaTeX), figures (PNG) and an index.md, under `out/`.
 
-Every file is written to a temporary name in `out/` and renamed into place, so an interrupted report leaves
-whole files only (older ones, or new ones), never a half-written table.
+Every metric found in the trials' metrics.jsonl is reported, in the groups of `metric_groups` (a metric beside
+the metrics that qualify it); `metric` only chooses which metric of its group ranks the rows. index.md opens
+with one sentence stating what the numbers support (`finding.finding_sentence`), then lists every table and
+figure with its caption, and every figure that was not drawn with the reason. Every file is written to a
+temporary name in `out/` and renamed into place, so an interrupted report leaves whole files only.
 """
 import os
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence, Tuple, Union
+
+import pandas as pd
 
 from gan_bench.atomic import atomic_write_text
 from gan_bench.report import figures, tables
+from gan_bench.report.finding import finding_sentence
 from gan_bench.report.load import load_results
-
-FIGURE_TITLES = {
-    "scores": "distribution of scores per model",
-    "budget": "expected best score of k random trials (Lucic et al. 2018, Fig. 4)",
-    "precision_recall": "precision vs recall per trial",
-}
+from gan_bench.report.metric_groups import TRAINING_LOG_KEYS, MetricGroup, groups_for
+from gan_bench.report.writers import write_table
 
 
-def report_main(dirs: Sequence[str], out: str, metric: str = "fid", which: str = "final",
-                n_boot: int = 1000) -> Dict[str, str]:
-    """Write the study report of the trials under `dirs` into `out`; returns {name: path} of every file.
+def _rank_metrics(metric: Union[None, str, Sequence[str]]) -> List[str]:
+    if metric is None:
+        return []
+    names = metric.split(",") if isinstance(metric, str) else list(metric)
+    return [m.strip() for m in names if m and m.strip()]
 
-    metric: the score tables and figures rank by (a key of metrics.jsonl: fid, kid_mean, is_mean, ...).
-    which: 'final' (last evaluation) or 'best' (best evaluation of each trial).
-    Raises ValueError when no trial is found, or when no trial ever reported `metric`.
+
+def metrics_found(df: pd.DataFrame, which: str) -> List[str]:
+    """Metric keys with at least one value in some trial's metrics.jsonl."""
+    prefix = f"{which}_"
+    return sorted(c[len(prefix):] for c in df.columns
+                  if c.startswith(prefix) and pd.to_numeric(df[c], errors="coerce").notna().any())
+
+
+class _Index:
+    """The entries of index.md, in the order they are written."""
+
+    def __init__(self):
+        self.written: Dict[str, str] = {}
+        self.entries: List[Tuple[str, str]] = []
+        self.skipped: List[str] = []
+
+    def table(self, out: str, stem: str, table: tables.Table, caption: str):
+        for ext, path in write_table(table.frame, out, stem, caption, table.shown, table.notes).items():
+            self.written[f"{stem}.{ext}"] = path
+        self.entries.append((stem, caption))
+
+    def figure(self, name: str, result: figures.Plot, caption: str):
+        path, reason = result
+        if path is None:
+            self.skipped.append(f"{name}: not drawn ({reason})")
+        else:
+            self.written[name] = path
+            self.entries.append((name, caption))
+
+
+def report_main(dirs: Sequence[str], out: str, metric: Union[None, str, Sequence[str]] = None,
+                which: str = "final", n_boot: int = 1000) -> Dict[str, str]:
+    """Write the study report of the trials under `dirs` into `out`; returns {file name: path}.
+
+    metric: None (every metric found, each group ranked by its usual metric) or metric key(s) (a list or a
+    comma-separated string) that rank the rows of their groups. which: 'final' (last evaluation) or 'best'
+    (best evaluation of each trial, per metric). Raises ValueError, before writing anything, when no trial is
+    found, when no trial reported a metric, or when a `metric` is in no trial's metrics.jsonl.
     """
-    tables.score_column(metric, which)  # checks `which` before any work
+    tables.score_column("fid", which)  # checks `which` before any work
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]
     df = load_results(dirs)
     if df.empty:
         raise ValueError(f"no trial folders (with trial.json, config.gin, status.json or metrics.jsonl) "
                          f"found in {list(map(str, dirs))}")
-    col = tables.score_column(metric, which)
-    if col not in df.columns:
-        known = sorted(c[len(which) + 1:] for c in df.columns if c.startswith(f"{which}_"))
-        raise ValueError(f"metric {metric!r} is in no trial's metrics.jsonl under {list(map(str, dirs))}; "
-                         f"metrics found: {known}")
+    found = metrics_found(df, which)
+    groups = groups_for(found, _rank_metrics(metric))
+    if not groups:
+        raise ValueError(f"no trial under {list(map(str, dirs))} reported a metric "
+                         f"(keys found: {[k for k in found if k in TRAINING_LOG_KEYS] or 'none'})")
     os.makedirs(out, exist_ok=True)
-    written: Dict[str, str] = {}
-    descriptions: Dict[str, str] = {}
-
-    def add_table(name, frame, caption, text_columns=None):
-        for ext, path in tables.write_table(frame, out, name, caption, text_columns).items():
-            written[f"{name}.{ext}"] = path
-            descriptions[f"{name}.{ext}"] = caption
-
-    best = tables.best_configs(df, metric, which)
-    add_table("lucic_best", best, f"Best configuration per model and dataset: {which} {metric}, mean ± std "
-              f"over seeds (seeds scored / trials run)", ["dataset", "model", metric, "seeds", "trials", "config"])
-    pr = tables.pr_table(df, which)
-    if pr is not None:
-        shown = ["dataset", "model", "selected_by"] + [c for c in tables.PR_METRICS if c in pr.columns]
-        chooser = pr["selected_by"].iloc[0] if len(pr) else "f1"
-        add_table("precision_recall", pr, f"Precision / recall / F1 ({which}), mean ± std over seeds of the "
-                  f"best configuration by {chooser}", shown + ["seeds", "trials"])
-    add_table("failures", tables.failure_table(df), "Trials per model and state")
-    for agg in ("best", "median"):
-        add_table(f"kurach_{agg}", tables.kurach_table(df, metric, which, agg),
-                  f"{agg} {which} {metric} per loss × penalty × discriminator normalization")
+    index = _Index()
+    metric_tables = []
+    for group in groups:
+        table = tables.metric_table(df, group, which)
+        metric_tables.append((group, table))
+        index.table(out, group.name, table, f"{group.title}; rows ranked by "
+                    f"{group.metric(group.primary).label} ({which} evaluation)")
+    index.table(out, "failures", tables.failure_table(df), "Trials per dataset, model and state")
+    for group, table in metric_tables:
+        _group_figures(df, group, table, out, which, n_boot, index)
+    _kurach_tables(df, groups[0], which, out, index)
     trials_csv = os.path.join(out, "trials.csv")
     atomic_write_text(trials_csv, df.to_csv(index=False))
-    written["trials.csv"] = trials_csv
-    descriptions["trials.csv"] = "every trial, every column"
+    index.written["trials.csv"] = trials_csv
+    index.entries.append(("trials.csv", "every trial, every column"))
+    index.written["index.md"] = _write_index(out, df, dirs, metric_tables, index)
+    return index.written
 
-    plots = {
-        "scores": figures.plot_score_distribution(df, metric, os.path.join(out, "scores.png"), which),
-        "budget": figures.plot_budget_curves(df, metric, os.path.join(out, "budget.png"), which, n_boot=n_boot),
-        "precision_recall": figures.plot_precision_recall(df, os.path.join(out, "precision_recall.png"), which),
-    }
-    for name, path in plots.items():
-        if path is not None:
-            written[f"{name}.png"] = path
-            descriptions[f"{name}.png"] = FIGURE_TITLES[name]
 
-    lines = [f"# GAN study report: {which} {metric}", "",
-             f"{len(df)} trials from {', '.join(map(str, dirs))}; scored trials: "
-             f"{len(tables.scored(df, metric, which))} (done or diverged, finite {col}).", ""]
-    for name in sorted(written):
-        lines.append(f"- [{name}]({name}): {descriptions[name]}")
-    index = os.path.join(out, "index.md")
-    atomic_write_text(index, "\n".join(lines) + "\n")
-    written["index.md"] = index
-    return written
+def _group_figures(df, group: MetricGroup, table: tables.Table, out: str, which: str, n_boot: int,
+                   index: _Index):
+    order = list(table.frame["model"])
+    label = group.metric(group.primary).label
+    index.figure(f"{group.name}_scores.png",
+                 figures.plot_scores(df, group, os.path.join(out, f"{group.name}_scores.png"), which, order),
+                 f"{label} of every scored trial per model, with mean ± std")
+    index.figure(f"{group.name}_budget.png",
+                 figures.plot_budget_curves(df, group, os.path.join(out, f"{group.name}_budget.png"), which,
+                                            n_boot=n_boot, order=order),
+                 f"expected best {label} of k random trials per model (Lucic et al. 2018, Fig. 4)")
+    if group.scatter:
+        y, x = (group.metric(k).label for k in reversed(group.scatter))
+        index.figure(f"{group.name}_tradeoff.png",
+                     figures.plot_tradeoff(df, group, os.path.join(out, f"{group.name}_tradeoff.png"), which,
+                                           order),
+                     f"{y} vs {x}, one point per trial")
+
+
+def _kurach_tables(df, group: MetricGroup, which: str, out: str, index: _Index):
+    """Kurach et al. grids (model × D normalization) for the first group, only when normalization varies."""
+    varies = "d_norm" in df.columns and (df.groupby("dataset")["d_norm"].nunique() > 1).any()
+    if not varies:
+        index.skipped.append("Kurach et al. model × D-normalization tables: not written (one D normalization "
+                             "per dataset)")
+        return
+    label = group.metric(group.primary).label
+    for agg in ("best", "median"):
+        frame = tables.kurach_table(df, group.primary, which, agg)
+        index.table(out, f"kurach_{agg}", tables.Table(frame, list(frame.columns), []),
+                    f"{agg} {which} {label} over all scored trials, per model × D normalization "
+                    f"(Kurach et al. 2019); blank: never trained")
+
+
+def _write_index(out: str, df, dirs, metric_tables, index: _Index) -> str:
+    counts = df["state"].value_counts()
+    lines = ["# GAN study report", "", finding_sentence(metric_tables), "",
+             f"{len(df)} trials from {', '.join(map(str, dirs))} "
+             f"({', '.join(f'{n} {s}' for s, n in counts.items())}).", "", "## Tables and figures", ""]
+    for name, caption in index.entries:
+        if name.endswith((".png", ".csv")):
+            lines.append(f"- [{name}]({name}): {caption}")
+        else:
+            lines.append(f"- {caption}: [{name}.md]({name}.md), [{name}.csv]({name}.csv), [{name}.tex]({name}.tex)")
+    if index.skipped:
+        lines += ["", "## Not drawn", ""] + [f"- {s}" for s in index.skipped]
+    path = os.path.join(out, "index.md")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path

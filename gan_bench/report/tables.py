@@ -1,22 +1,29 @@
-"""Study tables from the trial frame of `load_results`, written as markdown, CSV and LaTeX.
+"""Study tables from the trial frame of `load_results`: one table per metric group, failures, Kurach grids.
 
-A trial's score is the column `<which>_<metric>` (`which` = 'final' or 'best'). Only trials whose state is
-`done` or `diverged` and whose score is finite are scored; pending, running and failed trials are counted
-(`failure_table`) but never scored. A configuration is a set of trials with identical bindings except the
-seed (`config_id`, see load.py).
+A trial's score is the column `<which>_<metric>` (`which` = 'final' or 'best'). A trial is scored on a group
+when its state is `done` or `diverged` and its value of the group's ranking metric is finite; pending, running
+and failed trials are counted (`failure_table`, the `trials` column) but never scored. A configuration is a set
+of trials with identical bindings except the seed (`config_id`, see load.py). Each (dataset, model) row shows
+the configuration with the best mean ranking metric (ties broken by the group's other metrics), as Lucic et al.
+2018 report the best hyperparameters of each model.
 """
-import os
-from typing import Dict, Optional, Sequence
+import dataclasses
+import json
+import math
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
-from gan_bench.atomic import atomic_write_text
-from gan_bench.report.load import direction
+from gan_bench.report import notes, summaries
+from gan_bench.report.metric_groups import MetricGroup, direction
+from gan_bench.report.naming import BOOKKEEPING, MODEL_KEYS, keys_varying_within_datasets, model_labels
 
 SCORED_STATES = ("done", "diverged")
 STATES = ("done", "diverged", "failed", "running", "pending")
-PR_METRICS = ("precision", "recall", "f1", "prd_f8", "prd_f1_8", "density", "coverage")
+# Columns load.py derives per trial (not configuration keys).
+DERIVED = ("results_dir", "id", "model", "dataset", "state", "step", "error", "n_evals", "sweep", "config_id",
+           "config", "loss", "penalty", "pack") + MODEL_KEYS
 
 
 def score_column(metric: str, which: str = "final") -> str:
@@ -25,122 +32,151 @@ def score_column(metric: str, which: str = "final") -> str:
     return f"{which}_{metric}"
 
 
+def values(df: pd.DataFrame, metric: str, which: str = "final") -> pd.Series:
+    """`<which>_<metric>` as floats (NaN where a trial never reported it)."""
+    col = score_column(metric, which)
+    if col not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype=float)
+    return pd.to_numeric(df[col], errors="coerce").astype(float)
+
+
 def scored(df: pd.DataFrame, metric: str, which: str = "final") -> pd.DataFrame:
     """Rows of finished trials (done or diverged) with a finite `<which>_<metric>`; empty if none."""
-    col = score_column(metric, which)
-    if df.empty or col not in df.columns:
-        return df.iloc[0:0]
-    values = pd.to_numeric(df[col], errors="coerce")
-    return df[df["state"].isin(SCORED_STATES) & np.isfinite(values)]
+    if df.empty:
+        return df
+    return df[df["state"].isin(SCORED_STATES) & np.isfinite(values(df, metric, which))]
 
 
-def fmt(mean: float, std: float) -> str:
-    """'mean ± std' with 4 significant digits; the mean alone when std is undefined (one seed)."""
-    if not np.isfinite(std):
-        return f"{mean:.4g}"
-    return f"{mean:.4g} ± {std:.4g}"
+def config_keys(rows: pd.DataFrame) -> List[str]:
+    """Configuration keys that vary among the trials of one dataset in `rows` (no bookkeeping, no model keys)."""
+    candidates = [c for c in rows.columns if c not in DERIVED and c not in BOOKKEEPING
+                  and not c.startswith(("final_", "best_"))]
+    return keys_varying_within_datasets(rows, candidates)
 
 
-def config_scores(df: pd.DataFrame, metric: str, which: str = "final") -> pd.DataFrame:
-    """Mean and sample std (ddof=1) of the score over seeds, one row per (dataset, model, configuration)."""
-    rows = scored(df, metric, which)
-    col = score_column(metric, which)
-    if rows.empty:
-        return pd.DataFrame(columns=["dataset", "model", "config_id", "config", "seeds", "mean", "std", "trials"])
-    grouped = rows.groupby(["dataset", "model", "config_id"], sort=True)
-    out = grouped.agg(config=("config", "first"), seeds=(col, "size"), mean=(col, "mean"), std=(col, "std"))
-    out = out.reset_index()
-    # All trials of the configuration, scored or not: seeds < trials shows diverged/failed/unfinished seeds.
-    totals = df.groupby(["dataset", "config_id"]).size()
-    out["trials"] = [int(totals[(d, c)]) for d, c in zip(out["dataset"], out["config_id"])]
-    return out
+def in_group(df: pd.DataFrame, group: MetricGroup, which: str = "final") -> pd.DataFrame:
+    """Trials that reported a metric of `group`, or were configured to compute it (trial.metrics)."""
+    reported = np.zeros(len(df), dtype=bool)
+    for key in group.keys:
+        reported |= values(df, key, which).notna().to_numpy()
+    if group.source and "metrics" in df.columns:
+        reported |= df["metrics"].map(lambda text: group.source in _metric_list(text)).to_numpy()
+    return df[reported]
 
 
-def best_configs(df: pd.DataFrame, metric: str, which: str = "final") -> pd.DataFrame:
-    """For each (dataset, model), the configuration with the best mean score over seeds.
+def _metric_list(text) -> List[str]:
+    try:
+        parsed = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return [str(text)]
+    return [str(x) for x in parsed] if isinstance(parsed, (list, tuple)) else [str(parsed)]
 
-    This is the table of Lucic et al. 2018 (Table 2 / Fig. 5 "best FID per model"): the best hyperparameter
-    setting of each model, reported as mean ± std over its random restarts. Best = lowest mean for
-    lower-is-better metrics (`direction`), highest otherwise; ties go to the first configuration id.
+
+def _rank_key(group: MetricGroup, sums: Dict[str, summaries.Summary]) -> Tuple[float, ...]:
+    """Sort key of one configuration: the ranking metric first, then the group's other metrics; lower first."""
+    order = [group.primary] + [k for k in group.keys if k != group.primary]
+    key = []
+    for metric in order:
+        value = sums[metric].value
+        if value != value:
+            key.append(math.inf)
+        else:
+            key.append(value if direction(metric) == "min" else -value)
+    return tuple(key)
+
+
+@dataclasses.dataclass
+class Table:
+    """A table: every column (`frame`, for CSV), the columns the text formats show, and notes on the values."""
+    frame: pd.DataFrame
+    shown: List[str]
+    notes: List[str]
+
+
+def metric_table(df: pd.DataFrame, group: MetricGroup, which: str = "final") -> Table:
+    """Rows (dataset, model) of the trials in `group`: best configuration, mean ± std of each metric over seeds.
+
+    Columns: dataset, model, one text column per metric (its label), seeds (scored trials of the configuration),
+    trials (all its trials), the configuration keys that vary within a dataset, note (why a row is empty or
+    suspicious), and for CSV `<metric>_mean`, `<metric>_std`, `<metric>_inf` (seeds with an infinite value).
     """
-    per_config = config_scores(df, metric, which)
-    if per_config.empty:
-        return per_config.assign(**{metric: pd.Series(dtype=str)})
-    ascending = direction(metric) == "min"
-    ordered = per_config.sort_values(["dataset", "model", "mean", "config_id"],
-                                     ascending=[True, True, ascending, True])
-    best = ordered.groupby(["dataset", "model"], sort=True).head(1)
-    best = best.sort_values(["dataset", "mean"], ascending=[True, ascending]).reset_index(drop=True)
-    best[metric] = [fmt(m, s) for m, s in zip(best["mean"], best["std"])]
-    return best[["dataset", "model", metric, "mean", "std", "seeds", "trials", "config", "config_id"]]
-
-
-def pr_table(df: pd.DataFrame, which: str = "final", select_by: str = "f1") -> Optional[pd.DataFrame]:
-    """Precision / recall / F1 (and PRD, density, coverage when present) of each model's best configuration.
-
-    The configuration is chosen by the best mean `select_by` over seeds (Lucic et al. 2018, Sec. 6 reports the
-    precision and recall of the model with the best F1); falls back to the first present metric when
-    `select_by` is absent. Returns None when no trial reports any of `PR_METRICS`.
-    """
-    present = [m for m in PR_METRICS if not scored(df, m, which).empty]
-    if not present:
-        return None
-    chooser = select_by if select_by in present else present[0]
-    best = best_configs(df, chooser, which)
+    members = in_group(df, group, which)
+    keys = config_keys(members)
     rows = []
-    for _, b in best.iterrows():
-        members = df[(df["config_id"] == b["config_id"]) & (df["dataset"] == b["dataset"])]
-        row = {"dataset": b["dataset"], "model": b["model"], "selected_by": chooser}
-        for m in present:
-            vals = pd.to_numeric(scored(members, m, which)[score_column(m, which)])
-            row[m] = fmt(vals.mean(), vals.std()) if len(vals) else ""
-            row[f"{m}_mean"], row[f"{m}_std"] = vals.mean(), vals.std()
-        row.update(seeds=len(scored(members, chooser, which)), trials=len(members), config=b["config"])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    for dataset in sorted(members["dataset"].astype(str).unique()):
+        part = members[members["dataset"].astype(str) == dataset]
+        capacity = group.capacity(dataset) if group.capacity else None
+        ranked = []
+        for model in sorted(part["model"].unique()):
+            rank, row = _best_row(part[part["model"] == model], group, which, capacity, keys)
+            ranked.append((rank, model, {**row, "dataset": dataset, "model": model}))
+        rows.extend(row for _, _, row in sorted(ranked, key=lambda item: item[:2]))
+    labels = [group.metric(k).label for k in group.keys]
+    shown = ["dataset", "model"] + labels + ["seeds", "trials"] + keys
+    frame = pd.DataFrame(rows, columns=shown + ["note", "config_id"] + [
+        f"{k}_{s}" for k in group.keys for s in ("mean", "std", "inf")])
+    if frame["note"].fillna("").astype(str).str.len().any():
+        shown.append("note")
+    return Table(frame=frame, shown=shown, notes=notes.table_notes(members, frame, group, which))
 
 
-def failure_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Trials per model and state (done, diverged, failed, running, pending), with totals."""
-    counts = pd.crosstab(df["model"], df["state"]).reindex(columns=list(STATES), fill_value=0)
+def _best_row(trials: pd.DataFrame, group: MetricGroup, which: str, capacity: Optional[int],
+              keys: List[str]) -> Tuple[Tuple[float, ...], dict]:
+    """(rank key, row) of one model: its best configuration's summaries, or an empty row with the reason.
+
+    capacity: the number of modes K of the dataset, written as "x of K" after the group's first metric.
+    """
+    ranked_configs = []
+    for config_id, config in scored(trials, group.primary, which).groupby("config_id", sort=True):
+        sums = {k: summaries.summarize(values(config, k, which)) for k in group.keys}
+        ranked_configs.append((_rank_key(group, sums), config_id, sums))
+    row: dict = {}
+    if not ranked_configs:
+        row.update({group.metric(k).label: summaries.DASH for k in group.keys})
+        row.update(seeds=0, trials=len(trials), note=notes.empty_row_reason(trials, group, which))
+        return (math.inf,), row
+    rank, config_id, sums = min(ranked_configs, key=lambda item: (item[0], item[1]))
+    config = trials[trials["config_id"] == config_id]
+    for key in group.keys:
+        metric = group.metric(key)
+        row[metric.label] = summaries.cell(sums[key], metric, capacity if key == group.keys[0] else None)
+        row[f"{key}_mean"], row[f"{key}_std"], row[f"{key}_inf"] = sums[key].mean, sums[key].std, sums[key].n_inf
+    first = config.iloc[0]
+    row.update({k: first[k] for k in keys})
+    warning = group.row_check({k: sums[k].value for k in group.keys}) if group.row_check else None
+    row.update(seeds=len(scored(config, group.primary, which)), trials=len(config), config_id=config_id,
+               note=warning or "")
+    return rank, row
+
+
+def failure_table(df: pd.DataFrame) -> Table:
+    """Trials per dataset, model and state (done, diverged, failed, running, pending), with totals."""
+    index = [df["dataset"].astype(str), df["model"]]
+    counts = pd.crosstab(index, df["state"]).reindex(columns=list(STATES), fill_value=0)
     extra = sorted(set(df["state"].dropna()) - set(STATES))
     if extra:
-        counts = pd.concat([counts, pd.crosstab(df["model"], df["state"])[extra]], axis=1)
+        counts = pd.concat([counts, pd.crosstab(index, df["state"])[extra]], axis=1)
     counts["total"] = counts.sum(axis=1)
-    return counts.reset_index()
+    frame = counts.reset_index().sort_values(["dataset", "model"]).reset_index(drop=True)
+    frame.columns.name = None
+    return Table(frame=frame, shown=list(frame.columns), notes=notes.failure_notes(df))
 
 
 def kurach_table(df: pd.DataFrame, metric: str, which: str = "final", agg: str = "best") -> pd.DataFrame:
-    """Score per loss × penalty (rows) × discriminator normalization (columns), per dataset.
+    """Score per model (loss, penalty, packing) × discriminator normalization, per dataset.
 
     In the layout of Kurach et al. 2019 ("A Large-Scale Study on Regularization and Normalization in GANs"):
-    `agg` = 'best' (min or max by `direction`) or 'median' of the trial scores in each cell; empty cells
-    (never trained) are left blank.
+    `agg` = 'best' (min or max by `direction`) or 'median' of the trial scores in each cell; cells never trained
+    are left blank.
     """
     if agg not in ("best", "median"):
         raise ValueError(f"agg must be 'best' or 'median', got {agg!r}")
     rows = scored(df, metric, which)
     if rows.empty:
-        return pd.DataFrame(columns=["dataset", "loss", "penalty"])
+        return pd.DataFrame(columns=["dataset", "model"])
+    rows = rows.assign(model=model_labels(rows, exclude=("d_norm",)))
     func = "median" if agg == "median" else direction(metric)
-    table = rows.pivot_table(index=["dataset", "loss", "penalty"], columns="d_norm",
-                             values=score_column(metric, which), aggfunc=func)
-    table.columns = [f"d_norm={c}" for c in table.columns]
+    table = rows.pivot_table(index=["dataset", "model"], columns="d_norm", values=score_column(metric, which),
+                             aggfunc=func)
+    table.columns = [f"D norm: {c}" for c in table.columns]
     return table.reset_index()
-
-
-def write_table(frame: pd.DataFrame, out_dir: str, stem: str, caption: str,
-                text_columns: Optional[Sequence[str]] = None) -> Dict[str, str]:
-    """Write `frame` as `<stem>.csv` (all columns), `<stem>.md` and `<stem>.tex` (the `text_columns`).
-
-    Each file is written atomically. Returns {'csv': path, 'md': path, 'tex': path}.
-    """
-    shown = frame[list(text_columns)] if text_columns is not None else frame
-    paths = {ext: os.path.join(out_dir, f"{stem}.{ext}") for ext in ("csv", "md", "tex")}
-    atomic_write_text(paths["csv"], frame.to_csv(index=False))
-    markdown = shown.to_markdown(index=False, floatfmt=".4g") if len(shown) else "(no rows)"
-    atomic_write_text(paths["md"], f"**{caption}**\n\n{markdown}\n")
-    latex = shown.to_latex(index=False, escape=True, float_format="%.4g", caption=caption,
-                           label=f"tab:{stem}")
-    atomic_write_text(paths["tex"], latex.replace("±", r"$\pm$"))
-    return paths
