@@ -23,7 +23,6 @@ setup(
         "tensorboardX",
         "tqdm",
         "tabulate",
-        "jinja2",  # pandas DataFrame.to_latex (report tables) needs it and does not pull it in
         "msgpack",  # checkpoint checks parse checkpoints without starting JAX (flax's own format)
     ],
     extras_require={

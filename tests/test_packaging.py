@@ -10,8 +10,6 @@ import os
 import re
 import sys
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -100,10 +98,3 @@ def test_every_imported_package_is_declared_in_setup_py():
                         missing.append(f"{os.path.relpath(path, REPO)}: {mod} from {sorted(owners)} is not in "
                                        f"setup.py's {where}")
     assert not missing, "\n".join(missing)
-
-
-@pytest.mark.parametrize("package", ["jinja2"])
-def test_packages_the_code_needs_indirectly_are_declared(package):
-    """pandas' `DataFrame.to_latex` (the report's LaTeX tables) imports jinja2 but pandas does not require it."""
-    required, _ = _setup_requirements()
-    assert package in required
