@@ -7,11 +7,15 @@ import os
 
 import jax
 
+from gan_bench import cache_dirs
+
+ENV_JAX_CACHE = "GAN_BENCH_JAX_CACHE"
+
 
 def enable_compilation_cache(path=None) -> str:
-    """Use `path`, else $GAN_BENCH_JAX_CACHE, else ~/.cache/gan_bench/jax_cache; returns the folder used."""
-    path = path or os.environ.get("GAN_BENCH_JAX_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "gan_bench", "jax_cache")
+    """Use `path`, else $GAN_BENCH_JAX_CACHE, else `<cache root>/jax_cache` (`gan_bench.cache_dirs`);
+    returns the folder used."""
+    path = path or cache_dirs.cache_dir("jax_cache", env=ENV_JAX_CACHE)
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -1,10 +1,10 @@
 """A small MNIST CNN that gan_bench trains itself, for counting Stacked MNIST modes.
 
 VEEGAN / PacGAN count Stacked MNIST modes with a pre-trained MNIST classifier; we train our own (no download)
-once and cache its parameters as msgpack (atomic write) in the cache dir: `$GAN_BENCH_CACHE` or
-`~/.cache/gan_bench`. Architecture: conv3x3(32)-relu-maxpool2-conv3x3(64)-relu-maxpool2-dense(128)-relu-
-dense(10); Adam, learning rate 1e-3 with cosine decay to 0, batch 128, 4 epochs (3 epochs at a constant
-1e-3 gave 98.85 %). Inputs [B, 28, 28, 1] in [-1, 1].
+once and cache its parameters as msgpack (atomic write) in the cache root (`gan_bench.cache_dirs`:
+`$GAN_BENCH_CACHE` or `~/.cache/gan_bench`). Architecture: conv3x3(32)-relu-maxpool2-conv3x3(64)-relu-
+maxpool2-dense(128)-relu-dense(10); Adam, learning rate 1e-3 with cosine decay to 0, batch 128, 4 epochs
+(3 epochs at a constant 1e-3 gave 98.85 %). Inputs [B, 28, 28, 1] in [-1, 1].
 """
 import json
 import os
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_bench import cache_dirs
 from gan_bench.atomic import atomic_write_bytes
 
 _FILE_NAME = "mnist_classifier_v1.msgpack"
@@ -32,8 +33,8 @@ class MnistCNN(nn.Module):
 
 
 def default_cache_dir(cache_dir: Optional[str] = None) -> str:
-    return cache_dir or os.environ.get("GAN_BENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                                           "gan_bench")
+    """`cache_dir`, else the project's cache root (`gan_bench.cache_dirs.cache_root`)."""
+    return cache_dirs.cache_root(cache_dir)
 
 
 def _check_images(images, labels=None) -> np.ndarray:

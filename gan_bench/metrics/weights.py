@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -26,7 +25,8 @@ import warnings
 import numpy as np
 from flax import serialization, traverse_util
 
-from gan_bench.atomic import atomic_write_bytes
+from gan_bench import cache_dirs
+from gan_bench.atomic import atomic_file, atomic_write_bytes
 
 from gan_bench.metrics.torch_pickle import RestrictedUnpickler, read_state_dict  # noqa: F401 (re-exported)
 
@@ -34,7 +34,8 @@ WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_we
                "pt_inception-2015-12-05-6726825d.pth")
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 PUBLISHED_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
-ENV_WEIGHTS, ENV_CACHE, ENV_URL = "GAN_BENCH_INCEPTION_WEIGHTS", "GAN_BENCH_CACHE", "GAN_BENCH_INCEPTION_URL"
+ENV_WEIGHTS, ENV_URL = "GAN_BENCH_INCEPTION_WEIGHTS", "GAN_BENCH_INCEPTION_URL"
+ENV_CACHE = cache_dirs.ENV_CACHE
 BN_EPS = 1e-3  # torchvision BasicConv2d: nn.BatchNorm2d(out_channels, eps=0.001)
 
 
@@ -43,7 +44,8 @@ class InceptionWeightsError(RuntimeError):
 
 
 def cache_dir() -> str:
-    return os.path.expanduser(os.environ.get(ENV_CACHE) or os.path.join("~", ".cache", "gan_bench"))
+    """Where the weights and their converted form are kept: the project's cache root (`cache_dirs`)."""
+    return cache_dirs.cache_root()
 
 
 def sha256_of(path: str) -> str:
@@ -61,27 +63,20 @@ def _hash_matches(digest: str, expected: str) -> bool:
 
 
 def download(url: str, dest: str, sha256: str, timeout: float = 60.0) -> str:
-    """Stream ``url`` into a temp file beside ``dest``, check its SHA-256, then ``os.replace``.
+    """Stream ``url`` to ``dest`` through ``gan_bench.atomic.atomic_file``, checking the SHA-256 before the
+    rename.
 
-    On any failure (network, hash mismatch) the temp file is removed and nothing is left at ``dest``.
+    On any failure (network, hash mismatch) the temporary file is removed and nothing is left at ``dest``.
     """
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(dest) + ".", suffix=".part")
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                digest.update(chunk)
-                out.write(chunk)
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    digest = hashlib.sha256()
+    with atomic_file(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
         if not _hash_matches(digest.hexdigest(), sha256):
             raise InceptionWeightsError(f"SHA-256 mismatch for {url}: got {digest.hexdigest()}, expected "
                                         f"{sha256}. The download was discarded.")
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return dest
 
 
@@ -149,6 +144,28 @@ def convert_state_dict(state: dict[str, np.ndarray]) -> dict:
 
 
 _MEMO: dict = {}
+_DIGESTS: dict = {}
+
+
+def _file_key(path: str) -> tuple:
+    stat = os.stat(path)
+    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file, hashed once per (real path, size, modification time) in this process."""
+    key = _file_key(path)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_of(path)
+    return _DIGESTS[key]
+
+
+def weights_sha256(weights_path: str | None = None) -> str:
+    """SHA-256 of the weights file that ``load_params(weights_path)`` would use (found or downloaded as there).
+
+    It identifies the network in every metric's protocol record and in the reference-statistics cache key.
+    """
+    return file_sha256(resolve_weights_file(weights_path))
 
 
 def load_params(weights_path: str | None = None, *, url: str | None = None, sha256: str = PUBLISHED_SHA256,
@@ -159,11 +176,10 @@ def load_params(weights_path: str | None = None, *, url: str | None = None, sha2
     comparable with published FIDs); a downloaded one must match.
     """
     path = resolve_weights_file(weights_path, url=url, sha256=sha256, cache=cache)
-    stat = os.stat(path)
-    memo_key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    memo_key = _file_key(path)
     if memo_key in _MEMO:
         return _MEMO[memo_key]
-    digest = sha256_of(path)
+    digest = file_sha256(path)
     if not _hash_matches(digest, sha256):
         if os.path.dirname(os.path.abspath(path)) == os.path.abspath(cache or cache_dir()):
             raise InceptionWeightsError(f"cached {path} has SHA-256 {digest}, expected {sha256}; delete it")
