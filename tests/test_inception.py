@@ -1,4 +1,5 @@
 """FID Inception network: resize/normalisation oracles, closed-form forward, and PyTorch parity."""
+import hashlib
 import importlib.util
 import os
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_bench.metrics import inception, weights
+from gan_bench.metrics import inception, inception_net, weights
 
 _HERE = os.path.dirname(__file__)
 
@@ -44,6 +45,75 @@ def test_tf1_resize_uses_asymmetric_coordinates():
                                [[1, 0], [0.5, 0.5], [0, 1], [0, 1]], atol=1e-7)
     with pytest.raises(ValueError, match="resize='bicubic'"):
         inception.resize_matrix(2, 4, "bicubic")
+
+
+def _pil_clean_resize(image_u8):
+    """clean-fid's clean mode, step by step: each channel as a float32 'F' image, PIL bicubic to 299x299."""
+    channels = [np.asarray(Image.fromarray(image_u8[:, :, c].astype(np.float32), mode="F")
+                           .resize((299, 299), resample=Image.BICUBIC)) for c in range(image_u8.shape[2])]
+    return np.stack(channels, axis=-1)
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3), (17, 40, 3), (400, 400, 3)])
+def test_clean_resize_matches_pil_float_bicubic(shape):
+    # Shapes whose two passes every Pillow version runs width first (Pillow 13 runs the height pass first
+    # when the height shrinks much more than the width: the same weights, rounded once differently).
+    u = np.random.default_rng(sum(shape)).integers(0, 256, (2,) + shape, dtype=np.uint8)
+    ours = inception.resize(u, "clean")
+    assert ours.shape == (2, 299, 299, 3) and ours.dtype == np.float32
+    for image, resized in zip(u, ours):
+        reference = _pil_clean_resize(image)
+        np.testing.assert_allclose(resized, np.broadcast_to(reference, (299, 299, 3)), rtol=0, atol=1e-5)
+    assert ours.min() < 0 or ours.max() > 255 or shape[0] >= 299  # bicubic overshoot is kept, not clipped
+
+
+def _bilinear_oracle(image, mode):
+    """Per output pixel: the source coordinate as torch CPU (half-pixel, one fused multiply-add, clamped at 0)
+    or TF1 (asymmetric, one float32 product) computes it, two taps per axis (upper one clamped to the edge),
+    products in float64."""
+    h, w = image.shape[:2]
+    out = np.zeros((299, 299, image.shape[2]))
+
+    def source(i, size):
+        scale = np.float32(np.float32(size) / np.float32(299))
+        if mode == "bilinear":  # fma(scale, i + 0.5, -0.5): exact in float64, rounded once to float32
+            x = max(np.float32(float(scale) * (i + 0.5) - 0.5), np.float32(0.0))
+        else:
+            x = np.float32(float(scale) * i)
+        low = min(int(np.floor(x)), size - 1)
+        lam = np.float32(min(max(x - np.float32(low), 0.0), 1.0))
+        return low, min(low + 1, size - 1), float(np.float32(1.0) - lam), float(lam)
+
+    for i in range(299):
+        y0, y1, wy0, wy1 = source(i, h)
+        for j in range(299):
+            x0, x1, wx0, wx1 = source(j, w)
+            out[i, j] = (wy0 * (wx0 * image[y0, x0] + wx1 * image[y0, x1])
+                         + wy1 * (wx0 * image[y1, x0] + wx1 * image[y1, x1]))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "tf1"])
+def test_bilinear_and_tf1_resize_match_a_per_pixel_oracle(mode):
+    rng = np.random.default_rng(7)
+    for shape in ((32, 32, 3), (20, 45, 1), (331, 320, 3)):
+        u = rng.integers(0, 256, (1,) + shape, dtype=np.uint8)
+        expected = _bilinear_oracle(u[0].astype(np.float64), mode)
+        np.testing.assert_allclose(inception.resize(u, mode)[0], np.broadcast_to(expected, (299, 299, 3)),
+                                   rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", inception.RESIZE_MODES)
+def test_device_preprocess_is_normalized_resize(mode):
+    rng = np.random.default_rng(8)
+    u = rng.integers(0, 256, (2, 24, 40, 3), dtype=np.uint8)
+    on_device = np.asarray(inception.preprocess(jnp.asarray(u), mode))
+    np.testing.assert_allclose(on_device, inception.normalize(inception.resize(u, mode), mode), atol=2e-6)
+    floats = u.astype(np.float32) / 127.5 - 1.0  # [-1, 1] input: the same pixels, not quantized again
+    np.testing.assert_allclose(inception.resize(floats, mode), inception.resize(u, mode), atol=1e-4)
+    expected_input = {"bilinear": 2 * (128 / 255) - 1, "tf1": 0.0, "clean": 0.0}[mode]
+    flat = np.full((1, 10, 10, 3), 128, np.uint8)  # a constant image stays constant under every resize
+    np.testing.assert_allclose(np.asarray(inception.preprocess(jnp.asarray(flat), mode)), expected_input, atol=1e-6)
 
 
 def test_preprocess_normalisation_and_grayscale():
@@ -168,6 +238,22 @@ def test_extract_uint8_and_float_inputs_agree(weight_files):
         scale = np.abs(from_uint8[key]).max()
         assert np.abs(from_float[key] - from_uint8[key]).max() <= 1e-5 * scale
     assert not np.allclose(from_uint8["pool3"][0], from_uint8["pool3"][1])
+
+
+@pytest.mark.filterwarnings("ignore:.*not the published FID Inception weights")
+def test_extract_clean_mode_runs_the_network_on_the_clean_resize(weight_files):
+    path, _ = weight_files["random"]
+    u = np.random.default_rng(9).integers(0, 256, (2, 20, 20, 3), dtype=np.uint8)
+    ours = inception.extract(u, batch_size=2, weights_path=path, resize="clean", precision="float32")
+    net_input = inception.normalize(inception.resize(u, "clean"), "clean")
+    with jax.default_matmul_precision("float32"):
+        pool3, logits = inception_net.FIDInceptionV3().apply(inception.load_variables(path), jnp.asarray(net_input))
+    np.testing.assert_allclose(ours["pool3"], pool3, rtol=1e-4, atol=1e-4 * np.abs(pool3).max())
+    np.testing.assert_allclose(ours["logits"], logits, rtol=1e-4, atol=1e-4 * np.abs(logits).max())
+    assert inception.network_identity(path) == {"network": inception.NETWORK,
+                                                "weights_sha256": hashlib.sha256(open(path, "rb").read()).hexdigest()}
+    with pytest.raises(ValueError, match="precision='float16'"):
+        inception.extract(u, weights_path=path, precision="float16")
 
 
 # ------------------------------------------------------------------ parity with PyTorch (skipped without it)
