@@ -6,7 +6,7 @@ its own weights path) and the same uint8 images, resized to 299×299 the pytorch
 batch by batch, each batch first through ``gan_bench.metrics.inception.extract`` and then through the
 PyTorch forward (A B A B ...), so both see the same machine load; images/s are from the median batch
 time. A first warm-up batch per side is timed apart: for gan_bench it holds the XLA compilation.
-Also timed: ``gan_bench.metrics.fid.frechet_distance`` on 2048-d statistics (next to pytorch-fid's
+Also timed: ``gan_bench.metrics.frechet_distance`` on 2048-d statistics (next to pytorch-fid's
 ``scipy.linalg.sqrtm`` formula), and the peak RSS of a process that extracts ``--rss_n`` images
 (``/usr/bin/time -v``). ``--layers`` adds a per-stage comparison (stem convs, pools, Mixed blocks).
 
@@ -109,7 +109,7 @@ def bench_extract(n: int, batch: int, size: int, passes: int, folder: str, torch
 def bench_frechet(reps: int, dim: int = 2048) -> dict:
     """frechet_distance on full-rank 2048-d statistics vs pytorch-fid's sqrtm formula (same inputs)."""
     from scipy import linalg  # pylint: disable=import-outside-toplevel
-    from gan_bench.metrics.fid import frechet_distance  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics import frechet_distance  # pylint: disable=import-outside-toplevel
     rng = np.random.default_rng(1)
     stats = []
     for shift in (0.0, 0.3):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gan_bench.metrics import ms_ssim, ms_ssim_diversity
-from gan_bench.metrics.ms_ssim import to_255
+from gan_bench.metrics.ms_ssim_metric import to_255
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 

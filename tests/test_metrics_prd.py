@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gan_bench.metrics import prd, prd_f_beta
-from gan_bench.metrics.prd import prd_curve
+from gan_bench.metrics.prd_metric import prd_curve
 
 
 def blobs(rng, centres, n_per):

@@ -11,6 +11,7 @@ from typing import List, Optional
 import numpy as np
 
 from gan_bench.atomic import atomic_write_bytes
+from gan_bench.outputs import jsonable
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -65,15 +66,14 @@ def metrics_main(real: str, fake: str, metrics: List[str], out: Optional[str] = 
     from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
     if not metrics:
         raise ValueError(f"no metrics given; known metrics: {', '.join(ev.METRICS.names())}")
-    for name in metrics:
-        ev.METRICS.get(name)  # unknown names fail before the images are read
+    ev.check_settings(metrics)  # unknown names and bad gin options fail before the images are read
     real_images, fake_images = load_images(real), load_images(fake)
     if real_images.shape[1:] != fake_images.shape[1:]:
         raise ValueError(f"real images {real_images.shape[1:]} and fake images {fake_images.shape[1:]} differ")
-    ctx = ev.EvalContext(real=real_images, fake=fake_images, split=os.path.basename(os.path.normpath(real)))
+    # The --real path names the reference in the protocol records; the images' content hash pins it down.
+    ctx = ev.EvalContext(real=real_images, fake=fake_images, real_name=real)
     result = ev.evaluate(metrics, ctx)
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        safe = {k: (v if np.isfinite(v) else str(v)) for k, v in result.items()}
-        atomic_write_bytes(out, (json.dumps(safe, indent=1, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(out, (json.dumps(jsonable(result), indent=1, sort_keys=True) + "\n").encode())
     return result

@@ -15,8 +15,27 @@ singular covariances (fewer samples than dimensions) exactly, with no eps offset
 cost is one factorization, two matrix products and one symmetric eigenvalue problem (no Schur-based general
 square root), under 2 s for 2048-d features on two idle CPU cores.
 """
+import warnings
+
 import numpy as np
 from scipy.linalg import eigh, lapack
+
+
+class SmallSampleWarning(UserWarning):
+    """FID from fewer samples than feature dimensions: rank-deficient covariances, strongly biased value."""
+
+
+def check_sample_size(num_real: int, num_fake: int, dim: int) -> None:
+    """Warn (`SmallSampleWarning`) when either set has fewer samples than the feature dimension.
+
+    Below d samples the covariance estimate has rank < d and FID is biased upward by an amount that depends on
+    N (Chong & Forsyth 2020): such values are comparable only with FIDs computed at the same N, never with
+    published 50k-sample FIDs. `fid.infinity_points` (FID extrapolated to infinite N) removes most of the bias.
+    """
+    if min(num_real, num_fake) < dim:
+        warnings.warn(f"FID from {num_real} real and {num_fake} generated samples, fewer than the feature "
+                      f"dimension {dim}: the covariances are rank-deficient and the FID is biased upward; "
+                      f"compare it only with FIDs at the same sample sizes", SmallSampleWarning, stacklevel=3)
 
 
 def _as_float64(name: str, x, ndim: int) -> np.ndarray:
@@ -80,10 +99,11 @@ def feature_statistics(features) -> tuple:
 
 
 def fid(real_features, fake_features) -> float:
-    """FID between feature sets [N, d] and [M, d] (usually Inception pool3, d = 2048)."""
+    """FID between feature sets [N, d] and [M, d] (usually Inception pool3, d = 2048); warns when N or M < d."""
     real_features = np.asarray(real_features)
     fake_features = np.asarray(fake_features)
     if real_features.ndim != 2 or fake_features.ndim != 2 or real_features.shape[1] != fake_features.shape[1]:
         raise ValueError(f"features must be [N, d] and [M, d] with the same d, got {real_features.shape} "
                          f"and {fake_features.shape}")
+    check_sample_size(len(real_features), len(fake_features), real_features.shape[1])
     return frechet_distance(*feature_statistics(real_features), *feature_statistics(fake_features))
