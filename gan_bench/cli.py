@@ -6,6 +6,7 @@
   gan-bench report  DIR [DIR...] --out OUT [--metric modes_covered,fid]
   gan-bench eval    --workdir DIR [--metrics fid,kid]
   gan-bench metrics --real A --fake B --metrics fid,kid,...
+  gan-bench stats   --gin_file F [--gin_binding 'k=v']... [--split train|test]
 """
 import argparse
 import json
@@ -84,6 +85,22 @@ def cmd_metrics(args):
     return 0
 
 
+def cmd_stats(args):
+    from gan_bench.metrics.reference_stats import stats_main  # pylint: disable=import-outside-toplevel
+
+    result = stats_main(args.gin_file, args.gin_binding, args.split)
+    print(json.dumps(result, indent=1, sort_keys=True))
+    return 0
+
+
+_STATS_HELP = """Compute and cache the Inception statistics of the real images a trial configured by the gin
+files evaluates against: the first trial.eval_num_samples images of the split, extracted under the bound
+inception_features.* (resize, precision). Every trial and evaluation with the same images and protocol then
+reads them from the cache (<cache root>/reference_stats/, the cache root being $GAN_BENCH_CACHE or
+~/.cache/gan_bench) instead of extracting them. A cached file that does not match its key is recomputed.
+Prints the cache path, the protocol record and whether the file was already there."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gan-bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--metrics", default="fid")
     m.add_argument("--out", default=None, help="write the result as JSON here")
     m.set_defaults(fn=cmd_metrics)
+
+    sc = sub.add_parser("stats", help="precompute the real images' Inception statistics a trial will use",
+                        description=_STATS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sc.add_argument("--gin_file", action="append", default=[], metavar="FILE",
+                    help="the trial's gin file (repeatable, as for train)")
+    sc.add_argument("--gin_binding", action="append", default=[], metavar="'KEY = VALUE'",
+                    help="gin binding (repeatable), e.g. \"inception_features.resize = 'clean'\"")
+    sc.add_argument("--split", default=None, metavar="SPLIT",
+                    help="dataset split, e.g. train or test (default: the trial's trial.eval_split)")
+    sc.set_defaults(fn=cmd_stats)
     return p
 
 

@@ -43,9 +43,8 @@ _MEMBER_FIELDS = set(TRACED_HPARAMS) | {"seed"}
 def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1) -> GANModel:
     """The static part of the trial; raises ValueError for unknown names or impossible shapes."""
     loss_fn, penalty_fn = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
-    from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
-    for name in cfg.metrics:
-        METRICS.get(name)  # an unknown metric fails now, not at the first evaluation
+    from gan_bench.metrics.evaluate import check_settings  # pylint: disable=import-outside-toplevel
+    check_settings(cfg.metrics)  # an unknown metric or metric option fails now, not at the first evaluation
     generator, discriminator = nets.build(
         cfg.architecture, data_shape=tuple(dataset.shape), z_dim=cfg.z_dim, d_norm=cfg.d_norm,
         g_norm=cfg.g_norm, bn_groups=bn_groups)
@@ -200,7 +199,8 @@ class Engine:
                                  fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=self.eval_dataset,
                                  generate=self.generate, generator_variables=(params, state.g_state),
                                  z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split,
-                                 data_dir=cfg.data_dir)
+                                 data_dir=cfg.data_dir,
+                                 generator_weights="ema" if cfg.ema_decay > 0 else "final")
             row.update(ev.evaluate(cfg.metrics, ctx))
         return row
 
