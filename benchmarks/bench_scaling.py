@@ -54,7 +54,7 @@ def worker(args) -> None:
         jax.block_until_ready((state, logs))
         times.append(time.perf_counter() - t0)
         losses.append({k: float(v) for k, v in logs.items()})
-    leaves = jax.tree_util.tree_flatten_with_path({"G": state.g_params, "D": state.d_params})[0]
+    leaves = jax.tree_util.tree_flatten_with_path({"G": state.g.params, "D": state.d.params})[0]
     np.savez(args.worker + ".npz", **{jax.tree_util.keystr(path): np.asarray(x) for path, x in leaves})
     write_json(args.worker, {"devices": jax.device_count(), "first_step_s": first_step_s,
                              "step_s": float(np.median(times)) if times else None, "step_times": times,

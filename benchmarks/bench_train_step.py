@@ -175,8 +175,8 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
     images = n_disc * batch
     row = {"arch": arch, "torch_device": str(device), "d_norm": cfg.d_norm, "n_disc": n_disc, "batch": batch,
            "reps": reps, "steps": steps,
-           "params_g": [n_params(box["state"].g_params), torch_nets.count_params(g)],
-           "params_d": [n_params(box["state"].d_params), torch_nets.count_params(d)],
+           "params_g": [n_params(box["state"].g.params), torch_nets.count_params(g)],
+           "params_d": [n_params(box["state"].d.params), torch_nets.count_params(d)],
            "compile_s": compile_s, "jax_step_s": med[0], "torch_step_s": med[1],
            "jax_img_s": images / med[0], "torch_img_s": images / med[1], "ratio": med[1] / med[0],
            "jax_times": times[0], "torch_times": times[1]}

@@ -26,8 +26,8 @@ from gan_bench import checkpoint, data, nets, parallel
 from gan_bench.atomic import atomic_write_bytes
 from gan_bench.config import TrialConfig, parse_config
 from gan_bench.gan.losses import LOSSES
-from gan_bench.gan.penalties import PENALTIES
-from gan_bench.gan.state import TRACED_HPARAMS, hparams_of, init_state
+from gan_bench.gan.penalties import d_regularizer
+from gan_bench.gan.state import TRACED_HPARAMS, hparams_of, init_state, make_optimizers
 from gan_bench.gan.train_step import GANModel, train_step
 from gan_bench.nets import conv_ops
 from gan_bench.outputs import (FINAL_STATES, MetricsLog, clear_status, read_status, save_samples_png,
@@ -42,16 +42,18 @@ _MEMBER_FIELDS = set(TRACED_HPARAMS) | {"seed"}
 
 def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1) -> GANModel:
     """The static part of the trial; raises ValueError for unknown names or impossible shapes."""
-    loss_fn, penalty_fn = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
-    from gan_bench.metrics.evaluate import check_settings  # pylint: disable=import-outside-toplevel
-    check_settings(cfg.metrics)  # an unknown metric or metric option fails now, not at the first evaluation
+    loss_fn = LOSSES.get(cfg.loss)
+    penalty_fn, d_projection = d_regularizer(cfg.penalty)  # weight clipping is a projection, not a term
+    from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
+    for name in cfg.metrics:
+        METRICS.get(name)  # an unknown metric fails now, not at the first evaluation
     generator, discriminator = nets.build(
         cfg.architecture, data_shape=tuple(dataset.shape), z_dim=cfg.z_dim, d_norm=cfg.d_norm,
         g_norm=cfg.g_norm, bn_groups=bn_groups)
+    g_tx, d_tx = make_optimizers(cfg)
     return GANModel(generator=generator, discriminator=discriminator, loss_fn=loss_fn,
-                    penalty_fn=penalty_fn, z_dim=cfg.z_dim, z_dist=cfg.z_dist, n_disc=cfg.n_disc,
-                    pack=cfg.pack, data_shape=tuple(dataset.shape), optimizer=cfg.optimizer,
-                    clip_weights=cfg.penalty == "weight_clipping")
+                    penalty_fn=penalty_fn, d_projection=d_projection, z_dim=cfg.z_dim, z_dist=cfg.z_dist,
+                    n_disc=cfg.n_disc, pack=cfg.pack, data_shape=tuple(dataset.shape), g_tx=g_tx, d_tx=d_tx)
 
 
 def population_key(cfg: TrialConfig, config_text: str):
@@ -146,7 +148,7 @@ class Engine:
         self.mesh = parallel.data_mesh()
         self.rows = parallel.process_slice(cfg.batch_size)
         self.is_chief = jax.process_index() == 0
-        init = functools.partial(init_state, self.model, cfg.optimizer)
+        init = functools.partial(init_state, self.model)
         step = functools.partial(train_step, self.model)
         rep = parallel.replicated(self.mesh)
         if not stacked:
@@ -161,7 +163,7 @@ class Engine:
         self.init = jax.jit(init, out_shardings=state_sharding)
         self.step = jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, state_sharding),
                             in_shardings=(state_sharding, parallel.batch_sharding(self.mesh, self._batch_axis)))
-        self._sample = jax.jit(lambda params, g_state, z: self.model.generate(params, g_state, z))
+        self._sample = jax.jit(lambda params, g_collections, z: self.model.generate(params, g_collections, z))
         # One generator function for the whole run: metrics that differentiate through G (polygon recall)
         # compile it once and get each evaluation's weights as data.
         self.generate = lambda variables, z: self.model.generate(variables[0], variables[1], z)
@@ -177,8 +179,8 @@ class Engine:
     def samples(self, cfg: TrialConfig, state, n: int) -> np.ndarray:
         """n generated samples from the member's fixed latents (its EMA generator when the EMA is on)."""
         z = self.model.sample_z(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), _EVAL_Z), n)
-        params = state.ema_params if cfg.ema_decay > 0 else state.g_params
-        out = [np.asarray(self._sample(params, state.g_state, z[i:i + 500])) for i in range(0, n, 500)]
+        params = state.ema_params if cfg.ema_decay > 0 else state.g.params
+        out = [np.asarray(self._sample(params, state.g.norm_collections, z[i:i + 500])) for i in range(0, n, 500)]
         return np.concatenate(out)
 
     @functools.cached_property
@@ -194,13 +196,12 @@ class Engine:
         row = {"step": step, **{k: float(v) for k, v in train_logs.items()}}
         if cfg.metrics:
             from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
-            params = state.ema_params if cfg.ema_decay > 0 else state.g_params
+            params = state.ema_params if cfg.ema_decay > 0 else state.g.params
             ctx = ev.EvalContext(real=self.real_eval_samples,
                                  fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=self.eval_dataset,
-                                 generate=self.generate, generator_variables=(params, state.g_state),
+                                 generate=self.generate, generator_variables=(params, state.g.norm_collections),
                                  z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split,
-                                 data_dir=cfg.data_dir,
-                                 generator_weights="ema" if cfg.ema_decay > 0 else "final")
+                                 data_dir=cfg.data_dir)
             row.update(ev.evaluate(cfg.metrics, ctx))
         return row
 
@@ -227,15 +228,13 @@ def _due(step: int, every: int, last: int) -> bool:
 
 
 def _restore(engine: Engine, members: List[Member], state):
-    """Resume every member from the newest step that all of them have an intact checkpoint for (else from 0).
-
-    Corrupt checkpoints are moved aside with a warning (checkpoint.restore_newest); a checkpoint of another
-    configuration stops the run with its ValueError.
-    """
-    step, restored = checkpoint.restore_newest([m.ckpt_dir for m in members],
-                                               [engine.member_state(state, i) for i in range(len(members))])
-    if step is None:
+    """Resume every member from the newest step that all of them have a checkpoint for (else from 0)."""
+    common = set.intersection(*(set(checkpoint.list_steps(m.ckpt_dir)) for m in members))
+    if not common:
         return state
+    step = max(common)
+    restored = [checkpoint.restore(m.ckpt_dir, step, engine.member_state(state, i))
+                for i, m in enumerate(members)]
     host = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *restored) if engine.stacked else restored[0]
     return jax.device_put(host, engine.state_sharding)
 

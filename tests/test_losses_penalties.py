@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gan_bench.gan.losses import LOSSES
-from gan_bench.gan.penalties import PENALTIES, SLOPE_EPS
+from gan_bench.gan.penalties import PENALTIES, SLOPE_EPS, Projection, d_regularizer
 
 REAL = np.array([2.0, -1.0, 0.5], np.float32)
 FAKE = np.array([-3.0, 0.0, 1.0], np.float32)
@@ -103,3 +103,23 @@ def test_l2_penalty_is_mean_of_half_squared_kernels():
 
 def test_no_penalty_is_zero():
     assert float(PENALTIES.get("none")(linear_d, PARAMS, REAL_X, FAKE_X, None)) == 0.0
+
+
+def test_weight_clipping_projects_every_parameter_onto_the_box():
+    # WGAN (Arjovsky et al. 2017, Algorithm 1): w <- clip(w, -c, c) for every parameter, biases included.
+    rng = np.random.default_rng(0)
+    params = {"fc": {"kernel": rng.normal(0, 0.2, (3, 4)).astype(np.float32),
+                     "bias": np.array([0.5, -0.05, 0.0, -2.0], np.float32)},
+              "norm": {"scale": np.ones(4, np.float32)}}
+    term, project = d_regularizer("weight_clipping")
+    assert term is None
+    got = project(jax.tree_util.tree_map(jnp.asarray, params), {"clip_value": jnp.float32(0.1)})
+    for x, y in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(got)):
+        np.testing.assert_array_equal(np.asarray(y), np.clip(x, np.float32(-0.1), np.float32(0.1)))
+
+
+def test_every_penalty_is_either_a_loss_term_or_a_projection():
+    for name in PENALTIES.names():
+        term, projection = d_regularizer(name)
+        assert (term is None) != (projection is None), name
+        assert isinstance(PENALTIES.get(name), Projection) == (projection is not None), name

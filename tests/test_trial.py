@@ -37,7 +37,7 @@ def test_same_seed_same_params_different_seed_differs(tmp_path):
     a, b, c = (_params(str(tmp_path / n)) for n in "abc")
     for x, y in zip(_leaves(a), _leaves(b)):
         np.testing.assert_array_equal(x, y)
-    assert any(not np.array_equal(x, y) for x, y in zip(_leaves(a["g_params"]), _leaves(c["g_params"])))
+    assert any(not np.array_equal(x, y) for x, y in zip(_leaves(a["g"]["params"]), _leaves(c["g"]["params"])))
 
 
 def test_trial_folder_layout(tmp_path):
@@ -106,8 +106,8 @@ def test_eight_devices_equal_one_device(tmp_path):
         subprocess.run([sys.executable, "-c", _EIGHT_DEVICES, str(tmp_path / str(n)), str(n),
                         json.dumps(bindings)], check=True, capture_output=True)
     one, eight = _params(str(tmp_path / "1")), _params(str(tmp_path / "8"))
-    for x, y in zip(_leaves(one["g_params"]) + _leaves(one["d_params"]),
-                    _leaves(eight["g_params"]) + _leaves(eight["d_params"])):
+    for x, y in zip(_leaves(one["g"]["params"]) + _leaves(one["d"]["params"]),
+                    _leaves(eight["g"]["params"]) + _leaves(eight["d"]["params"])):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
 
 

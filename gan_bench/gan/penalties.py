@@ -1,19 +1,47 @@
 """Discriminator penalties: `fn(d_apply, d_params, real, fake, key) -> scalar` (unweighted).
 
 `d_apply(params, x) -> logits [B]` runs the discriminator in training mode, as compare_gan does (its
-normalization state is closed over; updates from this pass are dropped). The trainer adds `trial.penalty_weight * penalty` to the discriminator loss. Formulas follow
-compare_gan's `penalty_lib` (including its 1e-4 inside the slope's square root), with images in [-1, 1]
-instead of [0, 1]. To add a penalty: one function decorated with `@PENALTIES.register("name")`.
+normalization state is closed over; updates from this pass are dropped). The trainer adds
+`trial.penalty_weight * penalty` to the discriminator loss. Formulas follow compare_gan's `penalty_lib`
+(including its 1e-4 inside the slope's square root), with images in [-1, 1] instead of [0, 1]. To add a
+penalty: one function decorated with `@PENALTIES.register("name")`.
 
-`weight_clipping` is not a loss term: the trainer projects the discriminator's weights onto
-[-clip_value, clip_value] after each update (Arjovsky et al. 2017); its registered function returns 0.
+A constraint that is not a loss term is registered as a `Projection` instead: the trainer applies it to
+D's parameters after each of D's updates. `weight_clipping` is one (Arjovsky et al. 2017: every weight
+clipped to [-c, c], c = `trial.clip_value`). `d_regularizer(name)` tells the two kinds apart.
 """
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Tuple
+
 import jax
 import jax.numpy as jnp
 
 from gan_bench.registry import Registry
 
+# Selected by `trial.penalty`: loss-term functions and `Projection`s.
 PENALTIES = Registry("penalty")
+
+PenaltyFn = Callable[..., jnp.ndarray]  # (d_apply, d_params, real, fake, key) -> unweighted scalar
+ProjectionFn = Callable[[Any, Dict[str, jnp.ndarray]], Any]  # (d_params, hparams) -> projected d_params
+
+
+@dataclasses.dataclass(frozen=True)
+class Projection:
+    """A constraint on D's parameters enforced by projecting them after each of D's updates.
+
+    `project(d_params, hparams)` reads its traced hyperparameters (e.g. `clip_value`) from `hparams`, so
+    members of a population may use different values.
+    """
+
+    project: ProjectionFn
+
+
+def d_regularizer(name: str) -> Tuple[Optional[PenaltyFn], Optional[ProjectionFn]]:
+    """(loss term, projection) that `trial.penalty = name` adds to D's training; one of them is None."""
+    entry = PENALTIES.get(name)
+    if isinstance(entry, Projection):
+        return None, entry.project
+    return entry, None
 
 # compare_gan adds this inside sqrt(sum g^2) so the slope's gradient stays finite at g = 0.
 SLOPE_EPS = 1e-4
@@ -39,10 +67,13 @@ def no_penalty(d_apply, d_params, real, fake, key):
     return jnp.zeros((), jnp.float32)
 
 
-@PENALTIES.register("weight_clipping")
-def weight_clipping(d_apply, d_params, real, fake, key):
-    """Placeholder term: clipping is a projection applied by the trainer after each D update."""
-    return no_penalty(d_apply, d_params, real, fake, key)
+def clip_weights(d_params, hparams):
+    """WGAN's projection (Arjovsky et al. 2017, Algorithm 1): every parameter of D clipped to [-c, c]."""
+    c = hparams["clip_value"]
+    return jax.tree_util.tree_map(lambda w: jnp.clip(w, -c, c), d_params)
+
+
+PENALTIES.register("weight_clipping")(Projection(clip_weights))
 
 
 @PENALTIES.register("wgan_gp")

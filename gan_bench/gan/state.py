@@ -1,12 +1,13 @@
 """The train state of one GAN and how it is created.
 
-Everything a trial needs to continue bit-for-bit lives in `GANState`: parameters, normalization state,
-optimizer states, the EMA of the generator, the trial's base RNG key and its hyperparameters. The
+Everything a trial needs to continue bit-for-bit lives in `GANState`: one `NetworkState` per network
+(parameters, normalization collections, optimizer state and the optimizer itself, as flax's `TrainState`
+keeps its `tx`), the EMA of the generator, the trial's base RNG key and its hyperparameters. The
 hyperparameters that a population may vary (learning rates, Adam betas, penalty weight, clip value, EMA
 decay) are arrays inside the state, not Python constants, so `jax.vmap` over a leading population axis
 trains members with different values in one compiled step.
 """
-from typing import Any, Dict
+from typing import Any, Dict, Mapping
 
 import flax
 import jax
@@ -15,22 +16,53 @@ import optax
 
 from gan_bench.config import TrialConfig
 
+# Flax variable collections that networks update in training, besides `params`: batch-norm running
+# statistics and spectral-norm power-iteration vectors. Each is a field of `NetworkState`.
 NORM_COLLECTIONS = ("batch_stats", "spectral")
 
 # The hyperparameters a member of a population may vary without recompiling.
 TRACED_HPARAMS = ("g_lr", "d_lr", "beta1", "beta2", "penalty_weight", "clip_value", "ema_decay")
 
+# optax's names of the injected optimizer hyperparameters -> the hyperparameter giving each one's value.
+_OPTIMIZER_HPARAMS = {"g": {"learning_rate": "g_lr", "b1": "beta1", "b2": "beta2"},
+                      "d": {"learning_rate": "d_lr", "b1": "beta1", "b2": "beta2"}}
+
+
+@flax.struct.dataclass
+class NetworkState:
+    """One network's training state: what flax's `TrainState` holds, plus its normalization collections.
+
+    `tx` is static (not a pytree leaf): one optimizer serves every member of a population, because its
+    hyperparameters are injected (`optax.inject_hyperparams`) and so live, per member, in `opt_state`.
+    """
+
+    params: Any
+    batch_stats: Dict[str, Any]  # batch-norm running means and variances; {} for a network without batch norm
+    spectral: Dict[str, Any]  # spectral-norm power-iteration vectors u; {} for a network without spectral norm
+    opt_state: Any
+    tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+    @property
+    def norm_collections(self) -> Dict[str, Any]:
+        """The network's non-empty normalization collections by name, as flax's `apply` takes them."""
+        return {name: getattr(self, name) for name in NORM_COLLECTIONS if getattr(self, name)}
+
+    def with_norm_collections(self, updated: Mapping[str, Any]) -> "NetworkState":
+        """This state with the collections a training-mode `apply(..., mutable=...)` returned."""
+        return self.replace(**{name: flax.core.unfreeze(value) for name, value in updated.items()})
+
+    def apply_gradients(self, grads) -> "NetworkState":
+        """One optimizer update of `params` by this network's own optimizer."""
+        updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+        return self.replace(params=optax.apply_updates(self.params, updates), opt_state=opt_state)
+
 
 @flax.struct.dataclass
 class GANState:
     step: jnp.ndarray  # generator updates done
-    g_params: Any
-    d_params: Any
-    g_state: Any  # non-parameter collections of G (batch_stats)
-    d_state: Any  # non-parameter collections of D (batch_stats, spectral)
-    g_opt: Any
-    d_opt: Any
-    ema_params: Any  # EMA of g_params (equal to g_params when ema_decay == 0)
+    g: NetworkState
+    d: NetworkState
+    ema_params: Any  # EMA of g.params (equal to g.params when ema_decay == 0)
     key: jnp.ndarray  # base key of the trial: every draw is fold_in(key, step, purpose)
     hparams: Dict[str, jnp.ndarray]
     nonfinite_step: jnp.ndarray  # first step whose losses were NaN/Inf, -1 while finite
@@ -41,7 +73,11 @@ def hparams_of(cfg: TrialConfig) -> Dict[str, jnp.ndarray]:
 
 
 def make_optimizer(name: str, lr, b1, b2) -> optax.GradientTransformation:
-    """Adam (compare_gan's default) or RMSProp, with hyperparameters kept in the optimizer state."""
+    """Adam (compare_gan's default) or RMSProp, with hyperparameters kept in the optimizer state.
+
+    The values given here are the defaults `init` writes into that state; `init_state` then writes each
+    member's own values, which are the ones every update reads.
+    """
     if name == "adam":
         return optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=b1, b2=b2)
     if name == "rmsprop":
@@ -49,31 +85,37 @@ def make_optimizer(name: str, lr, b1, b2) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {name!r}; expected 'adam' or 'rmsprop'")
 
 
-def _split_variables(variables):
+def make_optimizers(cfg: TrialConfig):
+    """(G's, D's) optimizers of a trial. Built once, outside any trace, so no traced value is closed over."""
+    return (make_optimizer(cfg.optimizer, cfg.g_lr, cfg.beta1, cfg.beta2),
+            make_optimizer(cfg.optimizer, cfg.d_lr, cfg.beta1, cfg.beta2))
+
+
+def _network_state(variables, tx, which: str, hparams: Dict[str, jnp.ndarray]) -> NetworkState:
     variables = flax.core.unfreeze(variables)
-    params = variables.pop("params")
-    return params, {k: v for k, v in variables.items() if k in NORM_COLLECTIONS}
+    params = variables["params"]
+    opt_state = tx.init(params)
+    # The member's own values, which may be traced (population init under vmap), replace the defaults.
+    injected = {name: jnp.asarray(hparams[source], opt_state.hyperparams[name].dtype)
+                for name, source in _OPTIMIZER_HPARAMS[which].items() if name in opt_state.hyperparams}
+    opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, **injected})
+    return NetworkState(params=params, batch_stats=variables.get("batch_stats", {}),
+                        spectral=variables.get("spectral", {}), opt_state=opt_state, tx=tx)
 
 
-def init_state(model, optimizer: str, seed, hparams: Dict[str, jnp.ndarray]) -> GANState:
+def init_state(model, seed, hparams: Dict[str, jnp.ndarray]) -> GANState:
     """Initialize G and D from the trial seed. `seed` may be a traced int (population init under vmap)."""
     key = jax.random.PRNGKey(seed)
     g_key, d_key = jax.random.split(jax.random.fold_in(key, 0x1A17))
     z = jnp.zeros((model.init_batch, model.z_dim), jnp.float32)
-    g_params, g_state = _split_variables(model.generator.init(g_key, z, train=False))
+    g = _network_state(model.generator.init(g_key, z, train=False), model.g_tx, "g", hparams)
     x = jnp.zeros((model.init_batch,) + model.d_input_shape, jnp.float32)  # already packed
-    d_params, d_state = _split_variables(model.discriminator.init(d_key, x, train=False))
-    g_tx = make_optimizer(optimizer, hparams["g_lr"], hparams["beta1"], hparams["beta2"])
-    d_tx = make_optimizer(optimizer, hparams["d_lr"], hparams["beta1"], hparams["beta2"])
+    d = _network_state(model.discriminator.init(d_key, x, train=False), model.d_tx, "d", hparams)
     return GANState(
         step=jnp.zeros((), jnp.int32),
-        g_params=g_params,
-        d_params=d_params,
-        g_state=g_state,
-        d_state=d_state,
-        g_opt=g_tx.init(g_params),
-        d_opt=d_tx.init(d_params),
-        ema_params=g_params,
+        g=g,
+        d=d,
+        ema_params=g.params,
         key=key,
         hparams=hparams,
         nonfinite_step=jnp.full((), -1, jnp.int32),

@@ -8,16 +8,19 @@ written for a single trial; `jax.vmap(partial(train_step, model))` trains a popu
 
 The discriminator sees real and fake samples in one concatenated batch, as compare_gan does, so batch-norm
 statistics and the spectral-norm power iteration see both; the generator step reuses the last real batch.
+Each network is updated by the optimizer its `NetworkState` owns; a projection of D's parameters (weight
+clipping) follows each of D's updates.
 """
 import dataclasses
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
 
-from gan_bench.gan.state import GANState, make_optimizer
+from gan_bench.gan.penalties import PenaltyFn, ProjectionFn
+from gan_bench.gan.state import GANState
 
 # Purposes of random draws (fold_in constants), so no two uses ever share a key.
 _D_Z, _D_PENALTY, _G_Z = 1, 2, 3
@@ -25,19 +28,25 @@ _D_Z, _D_PENALTY, _G_Z = 1, 2, 3
 
 @dataclasses.dataclass(frozen=True)
 class GANModel:
-    """The static (compile-time) part of a trial: networks, objective and shapes."""
+    """The static (compile-time) part of a trial: networks, objective, optimizers and shapes.
+
+    `penalty_fn` is D's loss term (None: no term, logged as 0) and `d_projection` the constraint applied to
+    D's parameters after each of D's updates (None: no constraint); see `penalties.d_regularizer`.
+    `g_tx`/`d_tx` are the optimizers `init_state` hands to the networks' states.
+    """
 
     generator: Any
     discriminator: Any
     loss_fn: Callable
-    penalty_fn: Callable
+    penalty_fn: Optional[PenaltyFn]
+    d_projection: Optional[ProjectionFn]
     z_dim: int
     z_dist: str
     n_disc: int
     pack: int
     data_shape: Tuple[int, ...]
-    optimizer: str
-    clip_weights: bool
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
     init_batch: int = 2
 
     @property
@@ -59,18 +68,20 @@ class GANModel:
         x = jnp.moveaxis(x, 1, -2)  # [B/m, ..., m, C]
         return x.reshape(x.shape[:-2] + (x.shape[-2] * x.shape[-1],))
 
-    def generate(self, params, g_state, z, train=False):
-        variables = {"params": params, **g_state}
+    def generate(self, params, norm_collections, z, train=False):
+        """G(z) with G's normalization collections (`NetworkState.norm_collections`); in training mode,
+        returns (samples, updated collections)."""
+        variables = {"params": params, **norm_collections}
         if train:
-            return self.generator.apply(variables, z, train=True, mutable=list(g_state))
+            return self.generator.apply(variables, z, train=True, mutable=list(norm_collections))
         return self.generator.apply(variables, z, train=False)
 
-    def discriminate(self, params, d_state, x, train=True):
-        """D logits for unpacked samples x [B, ...]; returns (logits [B/pack], updated normalization state)."""
-        variables = {"params": params, **d_state}
-        logits, new_state = self.discriminator.apply(
-            variables, self.pack_batch(x), train=train, mutable=list(d_state))
-        return logits, flax.core.unfreeze(new_state)
+    def discriminate(self, params, norm_collections, x, train=True):
+        """D logits for unpacked samples x [B, ...]; returns (logits [B/pack], updated normalization collections)."""
+        variables = {"params": params, **norm_collections}
+        logits, updated = self.discriminator.apply(
+            variables, self.pack_batch(x), train=train, mutable=list(norm_collections))
+        return logits, flax.core.unfreeze(updated)
 
 
 def _key(state: GANState, purpose: int, sub: int = 0):
@@ -80,28 +91,29 @@ def _key(state: GANState, purpose: int, sub: int = 0):
 def _d_update(model: GANModel, state: GANState, real, i):
     b = real.shape[0]
     z = model.sample_z(_key(state, _D_Z, i), b)
-    fake, _ = model.generate(state.g_params, state.g_state, z, train=True)
+    fake, _ = model.generate(state.g.params, state.g.norm_collections, z, train=True)
     fake = jax.lax.stop_gradient(fake)
+    d_collections = state.d.norm_collections
 
     def d_objective(d_params):
-        logits, new_d_state = model.discriminate(d_params, state.d_state, jnp.concatenate([real, fake]))
+        logits, updated = model.discriminate(d_params, d_collections, jnp.concatenate([real, fake]))
         real_logits, fake_logits = jnp.split(logits, 2)
         d_loss, _ = model.loss_fn(real_logits, fake_logits)
-        penalty_apply = lambda p, x: model.discriminate(p, state.d_state, x)[0]
-        penalty = model.penalty_fn(penalty_apply, d_params, real, fake, _key(state, _D_PENALTY, i))
-        total = d_loss + state.hparams["penalty_weight"] * penalty
-        aux = (new_d_state, d_loss, penalty, jnp.mean(real_logits), jnp.mean(fake_logits))
+        if model.penalty_fn is None:
+            penalty, total = jnp.zeros((), jnp.float32), d_loss
+        else:
+            penalty_apply = lambda p, x: model.discriminate(p, d_collections, x)[0]
+            penalty = model.penalty_fn(penalty_apply, d_params, real, fake, _key(state, _D_PENALTY, i))
+            total = d_loss + state.hparams["penalty_weight"] * penalty
+        aux = (updated, d_loss, penalty, jnp.mean(real_logits), jnp.mean(fake_logits))
         return total, aux
 
-    grads, aux = jax.grad(d_objective, has_aux=True)(state.d_params)
-    new_d_state, d_loss, penalty, real_mean, fake_mean = aux
-    tx = make_optimizer(model.optimizer, 0.0, 0.0, 0.0)  # values come from the optimizer state
-    updates, d_opt = tx.update(grads, state.d_opt, state.d_params)
-    d_params = optax.apply_updates(state.d_params, updates)
-    if model.clip_weights:
-        c = state.hparams["clip_value"]
-        d_params = jax.tree_util.tree_map(lambda w: jnp.clip(w, -c, c), d_params)
-    state = state.replace(d_params=d_params, d_state=new_d_state, d_opt=d_opt)
+    grads, aux = jax.grad(d_objective, has_aux=True)(state.d.params)
+    updated, d_loss, penalty, real_mean, fake_mean = aux
+    d = state.d.apply_gradients(grads).with_norm_collections(updated)
+    if model.d_projection is not None:
+        d = d.replace(params=model.d_projection(d.params, state.hparams))
+    state = state.replace(d=d)
     return state, {"d_loss": d_loss, "penalty": penalty, "d_real": real_mean, "d_fake": fake_mean}
 
 
@@ -109,22 +121,20 @@ def _g_update(model: GANModel, state: GANState, real):
     z = model.sample_z(_key(state, _G_Z), real.shape[0])
 
     def g_objective(g_params):
-        fake, new_g_state = model.generate(g_params, state.g_state, z, train=True)
+        fake, g_updated = model.generate(g_params, state.g.norm_collections, z, train=True)
         # As in compare_gan, D sees real and fake together here too (relativistic losses need the real
-        # logits) and its normalization state advances with this pass.
-        logits, new_d_state = model.discriminate(state.d_params, state.d_state, jnp.concatenate([real, fake]))
+        # logits) and its normalization collections advance with this pass.
+        logits, d_updated = model.discriminate(state.d.params, state.d.norm_collections,
+                                               jnp.concatenate([real, fake]))
         real_logits, fake_logits = jnp.split(logits, 2)
         _, g_loss = model.loss_fn(real_logits, fake_logits)
-        return g_loss, (new_g_state, new_d_state, g_loss)
+        return g_loss, (g_updated, d_updated, g_loss)
 
-    grads, (new_g_state, new_d_state, g_loss) = jax.grad(g_objective, has_aux=True)(state.g_params)
-    tx = make_optimizer(model.optimizer, 0.0, 0.0, 0.0)
-    updates, g_opt = tx.update(grads, state.g_opt, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
+    grads, (g_updated, d_updated, g_loss) = jax.grad(g_objective, has_aux=True)(state.g.params)
+    g = state.g.apply_gradients(grads).with_norm_collections(g_updated)
     decay = state.hparams["ema_decay"]
-    ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, g_params)
-    state = state.replace(g_params=g_params, g_state=flax.core.unfreeze(new_g_state), g_opt=g_opt,
-                          d_state=new_d_state, ema_params=ema)
+    ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, g.params)
+    state = state.replace(g=g, d=state.d.with_norm_collections(d_updated), ema_params=ema)
     return state, {"g_loss": g_loss}
 
 
