@@ -6,8 +6,10 @@ Hyperparameters of a particular network family or metric live on that family's o
 and bindings, builds the config and checks it, so a bad config fails before any compute.
 """
 import dataclasses
+import logging
 import os
-from typing import Optional, Sequence, Tuple
+import re
+from typing import List, Optional, Sequence, Tuple
 
 import gin
 
@@ -55,7 +57,9 @@ class TrialConfig:
 
     def __post_init__(self):
         # gin passes lists; keep the dataclass hashable and its repr stable.
-        object.__setattr__(self, "metrics", tuple(self.metrics))
+        # A string is left as it is for check_config to refuse (tuple('fid') would be ('f', 'i', 'd')).
+        if isinstance(self.metrics, (list, tuple)):
+            object.__setattr__(self, "metrics", tuple(self.metrics))
 
 
 CHOICES = {
@@ -68,58 +72,143 @@ CHOICES = {
 
 POSITIVE = ("batch_size", "train_steps", "n_disc", "z_dim", "pack", "keep_ckpts", "eval_num_samples")
 NON_NEGATIVE = ("log_every", "ckpt_every", "eval_every", "sample_every", "penalty_weight", "ema_decay")
+UNIT_INTERVAL = ("beta1", "beta2", "ema_decay")  # [0, 1)
+# Fields whose values name a registered piece (the registry is looked up lazily: it imports JAX).
+REGISTRY_FIELDS = ("dataset", "architecture", "loss", "penalty", "metrics")
+
+
+def _registries() -> dict:
+    from gan_bench.data import DATASETS  # pylint: disable=import-outside-toplevel
+    from gan_bench.gan.losses import LOSSES  # pylint: disable=import-outside-toplevel
+    from gan_bench.gan.penalties import PENALTIES  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
+    from gan_bench.nets import ARCHITECTURES  # pylint: disable=import-outside-toplevel
+
+    return {"dataset": DATASETS, "architecture": ARCHITECTURES, "loss": LOSSES, "penalty": PENALTIES,
+            "metrics": METRICS}
+
+
+def _type_problem(name: str, value) -> Optional[str]:
+    """What is wrong with the type of `value` for field `name` (from the dataclass annotation), or None."""
+    kind = {f.name: f.type for f in dataclasses.fields(TrialConfig)}[name]
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int and not (isinstance(value, int) and not isinstance(value, bool)):
+        return "an integer"
+    if kind is float and not is_number:
+        return "a number"
+    if kind is str and not isinstance(value, str):
+        return "a string"
+    if kind == Optional[str] and not (value is None or isinstance(value, str)):
+        return "a string or None"
+    if kind == Tuple[str, ...] and not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+        return "a list of names like ['fid', 'kid']"
+    return None
+
+
+def check_field(name: str, value) -> Optional[str]:
+    """What is wrong with `trial.<name> = value` on its own (type, registered name, choice, range), or None.
+
+    One sentence naming the key, the value and what was expected (the known names, with a "did you mean"
+    for a close one). Used for every trial and, by sweeps, for every value a random search may choose.
+    """
+    from gan_bench.registry import did_you_mean, plural  # pylint: disable=import-outside-toplevel
+
+    expected = _type_problem(name, value)
+    if expected:
+        return f"trial.{name} = {value!r} is not {expected}"
+    if name in REGISTRY_FIELDS:
+        registry = _registries()[name]
+        for item in (value if name == "metrics" else [value]):
+            if item not in registry:
+                return (f"trial.{name}: unknown {registry.kind} {item!r}; known {plural(registry.kind)}: "
+                        f"{', '.join(registry.names())}{did_you_mean(item, registry.names())}")
+    if name in CHOICES and value not in CHOICES[name]:
+        return f"trial.{name} = {value!r} is not one of {', '.join(CHOICES[name])}{did_you_mean(value, CHOICES[name])}"
+    if name in POSITIVE + ("g_lr", "d_lr") and not value > 0:
+        return f"trial.{name} must be > 0, got {value!r}"
+    if name in NON_NEGATIVE and not value >= 0:
+        return f"trial.{name} must be >= 0, got {value!r}"
+    if name in UNIT_INTERVAL and not 0.0 <= value < 1.0:
+        return f"trial.{name} must be in [0, 1), got {value!r}"
+    return None
+
+
+def config_problems(cfg: TrialConfig) -> List[str]:
+    """Every field of `cfg` that cannot work, one sentence each (empty when the config is good).
+
+    Checks each field (`check_field`: types, registered names of dataset, architecture, loss, penalty and
+    metrics, choices, ranges), then the fields that constrain each other. Nothing is built: a sweep runs this
+    on every trial before the first one starts.
+    """
+    problems = [p for p in (check_field(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(TrialConfig)) if p]
+    if not problems and cfg.batch_size % cfg.pack:
+        problems.append(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
+    return problems
 
 
 def check_config(cfg: TrialConfig) -> None:
-    """Raise ValueError naming the first field that cannot work, before any compute."""
-    for name, allowed in CHOICES.items():
-        value = getattr(cfg, name)
-        if value not in allowed:
-            raise ValueError(f"trial.{name} = {value!r} is not one of {allowed}")
-    for name in POSITIVE:
-        if getattr(cfg, name) <= 0:
-            raise ValueError(f"trial.{name} must be > 0, got {getattr(cfg, name)!r}")
-    for name in NON_NEGATIVE:
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"trial.{name} must be >= 0, got {getattr(cfg, name)!r}")
-    if not 0.0 <= cfg.ema_decay < 1.0:
-        raise ValueError(f"trial.ema_decay must be in [0, 1), got {cfg.ema_decay!r}")
-    if cfg.batch_size % cfg.pack:
-        raise ValueError(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
-    for name in ("g_lr", "d_lr"):
-        if not getattr(cfg, name) > 0:
-            raise ValueError(f"trial.{name} must be > 0, got {getattr(cfg, name)!r}")
-    for name in ("beta1", "beta2"):
-        if not 0.0 <= getattr(cfg, name) < 1.0:
-            raise ValueError(f"trial.{name} must be in [0, 1), got {getattr(cfg, name)!r}")
+    """Raise one ValueError naming every field that cannot work (see `config_problems`), before any compute."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def one_line(text: str) -> str:
+    """A possibly multi-line message (gin's add the file, line and source text) as one line."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return "; ".join(line[:-1] if line.endswith(".") and i < len(lines) - 1 else line for i, line in enumerate(lines))
+
+
+class _DropGinRootLogs(logging.Filter):
+    """gin logs some failures (an include not found) on the root logger before raising; the raised error,
+    reworded by parse_config, is the one message the user should see."""
+
+    def filter(self, record):
+        return f"{os.sep}gin{os.sep}" not in record.pathname
+
+
+def _gin_problem(e: Exception) -> str:
+    message = one_line(e)
+    unknown = re.search(r"Configurable 'trial' doesn't have a parameter named '(\w+)'", message)
+    if unknown:
+        from gan_bench.registry import did_you_mean  # pylint: disable=import-outside-toplevel
+        message += did_you_mean(unknown.group(1), [f.name for f in dataclasses.fields(TrialConfig)])
+    return message
 
 
 def parse_config(gin_files: Sequence[str] = (), gin_bindings: Sequence[str] = ()) -> TrialConfig:
     """Clear gin, parse `gin_files` then `gin_bindings`, and return the checked `TrialConfig`.
 
     Errors (missing file, gin syntax error, unknown configurable or parameter, bad value) are raised as
-    ValueError with the file or binding that caused them.
+    one-line ValueErrors naming the file or binding that caused them.
     """
     # Importing the registries makes every configurable known to gin before parsing.
     from gan_bench import registered  # noqa: F401  pylint: disable=import-outside-toplevel
 
     gin.clear_config()
     for path in gin_files:
+        if os.path.isdir(path):
+            raise ValueError(f"gin file {path} is a folder; expected a .gin file")
         if not os.path.isfile(path):
             raise ValueError(f"gin file not found: {path}")
-    for path in gin_files:
-        try:
-            gin.parse_config_file(path)
-        except Exception as e:  # gin raises several types; name the file.
-            raise ValueError(f"cannot parse gin file {path}: {e}") from e
-    for binding in gin_bindings:
-        try:
-            gin.parse_config(binding)
-        except Exception as e:
-            raise ValueError(f"bad gin binding {binding!r}: {e}") from e
+    quiet = _DropGinRootLogs()
+    logging.getLogger().addFilter(quiet)
+    try:
+        for path in gin_files:
+            try:
+                gin.parse_config_file(path)
+            except Exception as e:  # gin raises several types; name the file.
+                raise ValueError(f"cannot parse gin file {path}: {_gin_problem(e)}") from e
+        for binding in gin_bindings:
+            try:
+                gin.parse_config(binding)
+            except Exception as e:  # gin's own message repeats the binding on later lines
+                raise ValueError(f"bad gin binding {binding!r}: {_gin_problem(e).split('; In bindings string')[0]}") from e
+    finally:
+        logging.getLogger().removeFilter(quiet)
     try:
         cfg = TrialConfig()
     except Exception as e:
-        raise ValueError(f"invalid trial configuration: {e}") from e
+        raise ValueError(f"invalid trial configuration: {one_line(e)}") from e
     check_config(cfg)
     return cfg

@@ -4,9 +4,25 @@ Losses, penalties, architectures, datasets and metrics are chosen in gin by *nam
 (a string), so that sweeps can grid over them and reports can group by them. Each
 family owns one `Registry`; adding a new member is one decorated function.
 """
+import difflib
 from typing import Callable, Dict, Generic, Iterable, TypeVar
 
 T = TypeVar("T")
+
+
+def plural(noun: str) -> str:
+    """'loss' -> 'losses', 'penalty' -> 'penalties', 'metric' -> 'metrics'."""
+    if noun.endswith(("s", "x", "sh", "ch")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
+def did_you_mean(name, known: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the closest known name (difflib), or '' when none is close."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class Registry(Generic[T]):
@@ -30,7 +46,8 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise ValueError(
-                f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(sorted(self._items))}"
+                f"unknown {self.kind} {name!r}; known {plural(self.kind)}: {', '.join(sorted(self._items))}"
+                f"{did_you_mean(name, self._items)}"
             ) from None
 
     def names(self) -> Iterable[str]:

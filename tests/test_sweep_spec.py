@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from gan_bench.data import DATASETS
+from gan_bench.gan.losses import LOSSES
+from gan_bench.gan.penalties import PENALTIES
+from gan_bench.metrics.evaluate import METRICS
+from gan_bench.nets import ARCHITECTURES
 from gan_bench.sweep import space, sweep_main
-from gan_bench.sweep.spec import expand_sweep
+from gan_bench.sweep.spec import SweepError, expand_sweep
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -227,3 +232,77 @@ def test_tuple_key_shares_one_draw(tmp_path):
 def test_shipped_sweep_files_expand_and_validate(name, count):
     trials = expand_sweep(os.path.join(REPO, "sweeps", name))
     assert len(trials) == count and len({t.id for t in trials}) == count
+
+
+def test_every_bad_trial_is_reported_together_one_line_each(tmp_path):
+    path = _write(tmp_path, "sweep.grid = {'trial.loss': ['hinge', 'wasserstien'], 'trial.d_norm': ['none', 'spectal']}\n")
+    with pytest.raises(SweepError) as info:
+        expand_sweep(path)
+    lines = info.value.lines
+    assert str(info.value) == "\n".join(lines)
+    assert len(lines) == 3  # all four points but (hinge, none)
+    by_point = {(t.bindings["trial.loss"], t.bindings["trial.d_norm"]): t.id for t in expand_sweep(path, validate=False)}
+    for (loss, norm), line in zip([("hinge", "spectal"), ("wasserstien", "none"), ("wasserstien", "spectal")], lines):
+        assert line.startswith(f"sweep file {path}, line 1: trial {by_point[(loss, norm)]} with bindings ")
+        assert ("did you mean 'wasserstein'?" in line) == (loss == "wasserstien")
+        assert ("did you mean 'spectral'?" in line) == (norm == "spectal")
+    assert f"known losses: {', '.join(sorted(LOSSES.names()))}" in lines[1]
+
+
+@pytest.mark.parametrize("key, value, bad, known", [
+    ("trial.penalty", "wgangp", "wgangp", lambda: PENALTIES.names()),
+    ("trial.architecture", "resnet", "resnet", lambda: ARCHITECTURES.names()),
+    ("trial.dataset", "mnsit", "mnsit", lambda: DATASETS.names()),
+    ("trial.metrics", ["fid", "kdi"], "kdi", lambda: METRICS.names()),
+    ("trial.optimizer", "adamw", "adamw", lambda: ("adam", "rmsprop")),
+    ("trial.g_norm", "layer", "layer", lambda: ("none", "batch")),
+])
+def test_each_registry_named_key_is_checked_against_its_registry(tmp_path, key, value, bad, known):
+    with pytest.raises(SweepError) as info:
+        expand_sweep(_write(tmp_path, f"sweep.grid = {{'trial.loss': ['hinge'], {key!r}: [{value!r}]}}\n"))
+    (line,) = info.value.lines
+    assert f": {key}" in line and repr(bad) in line and ", ".join(known()) in line
+
+
+def test_every_choice_is_checked_even_if_no_sample_draws_it(tmp_path):
+    text = ("sweep.random = {'trial.loss': ('choice', ['hinge', 'minimax', 'least_squares', 'non_saturating', "
+            "'wasserstien'])}\nsweep.num_random = 1\nsweep.random_seed = %d\n")
+    seed = next(s for s in range(50) if expand_sweep(_write(tmp_path, text % s, f"probe{s}.gin"), validate=False)
+                [0].bindings["trial.loss"] != "wasserstien")
+    path = _write(tmp_path, text % seed)
+    with pytest.raises(SweepError) as info:
+        expand_sweep(path)
+    assert info.value.lines == [f"sweep file {path}, line 1: sweep.random key 'trial.loss', choice 'wasserstien': "
+                                f"trial.loss: unknown loss 'wasserstien'; known losses: "
+                                f"{', '.join(sorted(LOSSES.names()))}; did you mean 'wasserstein'?"]
+
+
+def test_conditional_choices_and_non_trial_keys_are_checked(tmp_path):
+    path = _write(tmp_path, """
+        sweep.grid = {'trial.penalty': ['none', 'wgan_gp']}
+        sweep.conditional = [({'trial.penalty': ['wgan_gp']}, {'trial.d_norm': ('choice', ['none', 'spectal']),
+                                                                'mlp.widht': ('choice', [1, 2])})]
+        sweep.num_random = 1
+    """)
+    with pytest.raises(SweepError) as info:
+        expand_sweep(path)
+    lines = info.value.lines
+    assert "sweep.conditional key 'trial.d_norm', choice 'spectal'" in lines[0] and "'spectral'" in lines[0]
+    assert "sweep.conditional key 'mlp.widht', choice 1" in lines[1] and "widht" in lines[1]
+    assert all("line 2" in line or "line 3" in line for line in lines)
+
+
+def test_grid_values_cut_off_by_max_trials_are_still_checked(tmp_path):
+    path = _write(tmp_path, "sweep.grid = {'trial.loss': ['hinge', 'wasserstien']}\n")
+    with pytest.raises(SweepError) as info:
+        expand_sweep(path, max_trials=1)
+    assert info.value.lines == [f"sweep file {path}, line 1: sweep.grid key 'trial.loss', value 'wasserstien': "
+                                f"trial.loss: unknown loss 'wasserstien'; known losses: "
+                                f"{', '.join(sorted(LOSSES.names()))}; did you mean 'wasserstein'?"]
+
+
+def test_results_that_is_a_file_is_refused_before_expansion(tmp_path):
+    a_file = tmp_path / "results"
+    a_file.write_text("")
+    with pytest.raises(ValueError, match=r"results .*results is an existing file"):
+        sweep_main(str(tmp_path / "no_such_sweep.gin"), str(a_file), dry_run=True)

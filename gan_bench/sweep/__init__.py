@@ -11,6 +11,7 @@ in seed and traced hyperparameters, trained together by `gan_bench.trial.run_pop
 import inspect
 import json
 import logging
+import os
 import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional
@@ -91,6 +92,8 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
         raise ValueError(f"workers, population and max_trials must be >= 1, got {workers}, {population}, {max_trials}")
     if lease_ttl <= 0:
         raise ValueError(f"lease_ttl must be > 0 seconds, got {lease_ttl}")
+    if os.path.exists(results) and not os.path.isdir(results):
+        raise ValueError(f"results {results} is an existing file; expected a folder for the sweep's trials")
     trials = expand_sweep(sweep_file, max_trials=max_trials, validate=True)
     if dry_run:
         print_fn(dry_run_listing(sweep_file, results, trials))

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import tokenize
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -258,17 +259,100 @@ def expand(spec: SweepSpec, max_trials: Optional[int] = None) -> List[Trial]:
     return trials
 
 
-def validate_trials(spec: SweepSpec, trials: List[Trial]) -> None:
-    """Parse every trial's configuration with `parse_config` (cheap, no compute); ValueError on the first bad one."""
-    from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
+class SweepError(ValueError):
+    """Every problem found in one sweep file, one self-contained line each (`lines`), reported together."""
 
+    def __init__(self, lines: List[str]):
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+def _line_of(spec: SweepSpec, key: Optional[str]) -> str:
+    """The line(s) of the sweep parameter that searches `key`; all search lines when it is not known."""
+    names = [n for n in ("grid", "random", "conditional") if n in spec.lines]
+    if key is not None:
+        conditional = spec.params.get("conditional", [])
+        owners = {"grid": grid_keys(spec), "random": space.flat_keys(spec.params.get("random", {})),
+                  "conditional": space.flat_keys(k for _, entries in conditional for k in entries)}
+        names = [n for n in names if key in owners[n]] or names
+    return ", ".join(str(spec.lines[n]) for n in names)
+
+
+def _is_trial_key(key: str) -> bool:
+    scope = key.rsplit(".", 1)[0]
+    return scope == "trial" or scope.endswith("/trial")
+
+
+def _value_problem(spec: SweepSpec, key: str, value) -> Optional[str]:
+    """What is wrong with binding `key = value` on its own: the field's checks for `trial.*` keys (registered
+    names, choices, types, ranges), else whether gin accepts the binding over the base configuration."""
+    from gan_bench.config import check_field, one_line, parse_config  # pylint: disable=import-outside-toplevel
+
+    if _is_trial_key(key):
+        return check_field(key.rsplit(".", 1)[1], value)
+    try:
+        parse_config(spec.gin_files, spec.fixed_bindings + [f"{key} = {value!r}"])
+    except ValueError as e:
+        return one_line(e)
+    return None
+
+
+def value_problems(spec: SweepSpec, trials: List[Trial]) -> List[str]:
+    """One line per bad searchable value: every `('choice', [...])` value of the random and conditional
+    spaces (a sample of num_random draws may miss some), and grid values that no expanded trial uses
+    (cut off by max_trials). Numeric distributions are checked through the values the trials drew."""
+    lines = []
+    conditional = spec.params.get("conditional", [])
+    spaces = [("random", spec.params.get("random", {}))] + [("conditional", c[1]) for c in conditional]
+    for name, entries in spaces:
+        for keys, dist in entries.items():
+            if dist[0] != "choice":
+                continue
+            for key in space.flat_keys([keys]):
+                # gin checks a non-trial binding's key, not its value: one value tells for all.
+                for value in dist[1] if _is_trial_key(key) else dist[1][:1]:
+                    problem = _value_problem(spec, key, value)
+                    if problem:
+                        lines.append(str(_error(spec.path, spec.lines[name],
+                                                f"sweep.{name} key {key!r}, choice {value!r}: {problem}")))
+    used = {(k, json.dumps(v, sort_keys=True, default=repr)) for t in trials for k, v in t.bindings.items()}
+    grid = spec.params.get("grid", {})
+    for sub in [grid] if isinstance(grid, dict) else grid:
+        for key, values in sub.items():
+            for value in values:
+                if (key, json.dumps(value, sort_keys=True, default=repr)) not in used:
+                    problem = _value_problem(spec, key, value)
+                    if problem:
+                        lines.append(str(_error(spec.path, spec.lines["grid"],
+                                                f"sweep.grid key {key!r}, value {value!r}: {problem}")))
+    return list(dict.fromkeys(lines))
+
+
+def validate_trials(spec: SweepSpec, trials: List[Trial]) -> None:
+    """Check every searchable value (`value_problems`) and parse and check every trial's configuration with
+    `parse_config`, as the trial itself will (registered names, choices, ranges; nothing is built).
+
+    Raises SweepError listing every problem, one line each naming the sweep file, the trial, the key, the
+    bad value and the known values.
+    """
+    from gan_bench.config import one_line, parse_config  # pylint: disable=import-outside-toplevel
+
+    lines = value_problems(spec, trials)
     for t in trials:
         try:
             parse_config(t.gin_files, t.gin_bindings)
+            continue
         except ValueError as e:
-            lines = sorted({spec.lines[n] for n in ("grid", "random", "conditional") if n in spec.lines})
-            raise _error(spec.path, ", ".join(map(str, lines)),
-                         f"trial {t.id} with bindings {json.dumps(t.bindings)} is invalid: {e}") from e
+            problems = [one_line(e)]
+        if problems[0].startswith(("bad gin binding", "cannot parse gin file")):
+            # gin stopped at that binding: the trial's own values may be wrong too; say so on the same line.
+            problems += [p for p in (_value_problem(spec, k, v) for k, v in t.bindings.items() if _is_trial_key(k)) if p]
+        key = re.match(r"(?:trial\.\w+|bad gin binding '([^ =]+))", problems[0])
+        key = key and (key.group(1) or key.group(0))
+        lines.append(str(_error(spec.path, _line_of(spec, key),
+                                f"trial {t.id} with bindings {json.dumps(t.bindings)}: {'; '.join(problems)}")))
+    if lines:
+        raise SweepError(lines)
 
 
 def expand_sweep(path: str, max_trials: Optional[int] = None, validate: bool = True) -> List[Trial]:
