@@ -44,9 +44,8 @@ def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1) -> GANModel:
     """The static part of the trial; raises ValueError for unknown names or impossible shapes."""
     loss_fn = LOSSES.get(cfg.loss)
     penalty_fn, d_projection = d_regularizer(cfg.penalty)  # weight clipping is a projection, not a term
-    from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
-    for name in cfg.metrics:
-        METRICS.get(name)  # an unknown metric fails now, not at the first evaluation
+    from gan_bench.metrics.evaluate import check_settings  # pylint: disable=import-outside-toplevel
+    check_settings(cfg.metrics)  # an unknown metric or metric option fails now, not at the first evaluation
     generator, discriminator = nets.build(
         cfg.architecture, data_shape=tuple(dataset.shape), z_dim=cfg.z_dim, d_norm=cfg.d_norm,
         g_norm=cfg.g_norm, bn_groups=bn_groups)
@@ -201,7 +200,8 @@ class Engine:
                                  fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=self.eval_dataset,
                                  generate=self.generate, generator_variables=(params, state.g.norm_collections),
                                  z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split,
-                                 data_dir=cfg.data_dir)
+                                 data_dir=cfg.data_dir,
+                                 generator_weights="ema" if cfg.ema_decay > 0 else "final")
             row.update(ev.evaluate(cfg.metrics, ctx))
         return row
 
@@ -228,13 +228,15 @@ def _due(step: int, every: int, last: int) -> bool:
 
 
 def _restore(engine: Engine, members: List[Member], state):
-    """Resume every member from the newest step that all of them have a checkpoint for (else from 0)."""
-    common = set.intersection(*(set(checkpoint.list_steps(m.ckpt_dir)) for m in members))
-    if not common:
+    """Resume every member from the newest step that all of them have an intact checkpoint for (else from 0).
+
+    Corrupt checkpoints are moved aside with a warning (checkpoint.restore_newest); a checkpoint of another
+    configuration stops the run with its ValueError.
+    """
+    step, restored = checkpoint.restore_newest([m.ckpt_dir for m in members],
+                                               [engine.member_state(state, i) for i in range(len(members))])
+    if step is None:
         return state
-    step = max(common)
-    restored = [checkpoint.restore(m.ckpt_dir, step, engine.member_state(state, i))
-                for i, m in enumerate(members)]
     host = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *restored) if engine.stacked else restored[0]
     return jax.device_put(host, engine.state_sharding)
 
