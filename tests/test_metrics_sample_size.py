@@ -19,14 +19,14 @@ def _fid_oracle(a, b):
     return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(covmean))
 
 
-def _mmd2_oracle(x, y):
-    """Unbiased MMD² with k(a, b) = (a·b/d + 1)³, written out with explicit off-diagonal masks."""
+def _mmd2_oracle(x, y, source_x, source_y):
+    """MMD² with k(a, b) = (a·b/d + 1)³ of resampled sets x, y, averaging the within-set kernels over pairs
+    whose source indices differ (`source_*`: which original sample each row was drawn from)."""
     d = x.shape[1]
     k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
-    m, n = len(x), len(y)
-    kxx, kyy = k(x, x), k(y, y)
-    off_x, off_y = ~np.eye(m, dtype=bool), ~np.eye(n, dtype=bool)
-    return kxx[off_x].mean() + kyy[off_y].mean() - 2 * k(x, y).mean()
+    distinct_x = source_x[:, None] != source_x[None, :]
+    distinct_y = source_y[:, None] != source_y[None, :]
+    return k(x, x)[distinct_x].mean() + k(y, y)[distinct_y].mean() - 2 * k(x, y).mean()
 
 
 def _draws(n, m, replicates, seed):
@@ -43,16 +43,17 @@ def _data(seed, n=60, m=50, d=4):
 
 def test_fid_bootstrap_matches_numpy_resampling_with_the_same_draws():
     real, fake = _data(0)
-    values = [_fid_oracle(real[r], fake[f]) for r, f in _draws(len(real), len(fake), 40, seed=7)]
-    low, high = np.percentile(values, [5.0, 95.0])
+    values = np.array([_fid_oracle(real[r], fake[f]) for r, f in _draws(len(real), len(fake), 40, seed=7)])
+    bias = values.mean() - _fid_oracle(real, fake)
+    low, high = np.percentile(values - bias, [5.0, 95.0])
     got = fid_bootstrap(real, fake, replicates=40, confidence=0.90, seed=7)
-    np.testing.assert_allclose(got, (low, high), rtol=1e-7)
-    assert got[0] < fid(real, fake) < got[1]
+    np.testing.assert_allclose(got, (low, high, bias), rtol=1e-6)
+    assert got[0] < fid(real, fake) < got[1] and got[2] > 0  # resampling duplicates inflate FID
 
 
 def test_kid_bootstrap_matches_numpy_resampling_with_the_same_draws():
     real, fake = _data(1, n=70, m=45)
-    values = [_mmd2_oracle(real[r], fake[f]) for r, f in _draws(len(real), len(fake), 30, seed=3)]
+    values = [_mmd2_oracle(real[r], fake[f], r, f) for r, f in _draws(len(real), len(fake), 30, seed=3)]
     low, high = np.percentile(values, [2.5, 97.5])
     np.testing.assert_allclose(kid_bootstrap(real, fake, replicates=30, seed=3), (low, high), rtol=1e-9)
 

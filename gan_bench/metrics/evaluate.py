@@ -74,9 +74,10 @@ def fid_options(reference_splits: Sequence[str] = (), bootstrap: int = 0, confid
       split, `fid_<split>`, all from the same number of real images (the smallest split caps it); with
       'train' and exactly one other split also `fid_gap` = FID(other) − FID(train) and the memorization
       check `memorization_fraction` / `memorization_threshold` (`gan_bench.metrics.memorization`).
-    bootstrap: replicates of the percentile bootstrap interval `fid_ci_low` / `fid_ci_high` at `confidence`
-      (0: off); infinity_points: subset sizes of FID∞ (`fid_infinity`, `fid_infinity_slope`; 0: off), the
-      smallest being `infinity_min_fraction` of the generated samples (`gan_bench.metrics.sample_size`).
+    bootstrap: replicates of the bias-corrected percentile bootstrap interval `fid_ci_low` / `fid_ci_high` at
+      `confidence`, with the bootstrap bias estimate `fid_bootstrap_bias` (0: off).
+    infinity_points: subset sizes of FID∞ (`fid_infinity`, `fid_infinity_slope`; 0: off), the smallest
+      being `infinity_min_fraction` of the generated samples (`gan_bench.metrics.sample_size`).
     """
     if isinstance(reference_splits, str) or not isinstance(reference_splits, (list, tuple)):
         raise ValueError(f"fid.reference_splits = {reference_splits!r}: expected a list of split names like "
@@ -282,8 +283,8 @@ def _fid(ctx: EvalContext) -> Dict[str, Any]:
     fake_stats = feature_statistics(fake)
     row: Dict[str, Any] = {"fid": frechet_distance(mu_real, sigma_real, *fake_stats)}
     if opts.bootstrap:
-        row["fid_ci_low"], row["fid_ci_high"] = sample_size.fid_bootstrap(real, fake, opts.bootstrap,
-                                                                          opts.confidence, seed=ctx.seed)
+        row["fid_ci_low"], row["fid_ci_high"], row["fid_bootstrap_bias"] = sample_size.fid_bootstrap(
+            real, fake, opts.bootstrap, opts.confidence, seed=ctx.seed)
     if opts.infinity_points:
         extrapolated = sample_size.fid_infinity((mu_real, sigma_real), fake, opts.infinity_points,
                                                 opts.infinity_min_fraction, seed=ctx.seed)
