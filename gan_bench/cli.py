@@ -7,23 +7,40 @@
   gan-bench eval    --workdir DIR [--metrics fid,kid]
   gan-bench metrics --real A --fake B --metrics fid,kid,...
   gan-bench stats   --gin_file F [--gin_binding 'k=v']... [--split train|test]
+
+`gan-bench COMMAND --help` describes a command and each of its flags. A configuration or input error (a bad
+gin key or value, a missing file or folder) is one line on stderr and exit status 2, before anything is
+computed; `--debug` also prints its traceback. Progress goes to stderr as plain log lines.
 """
 import argparse
 import json
 import logging
 import os
 import sys
+import traceback
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _setup_logging():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+    """gan_bench's progress at INFO; other libraries' (JAX, tfds, absl) only from WARNING."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
+    logging.getLogger("gan_bench").setLevel(logging.INFO)
+
+
+def _check_folder_flag(flag: str, path: str) -> None:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path} is an existing file; expected a folder (it is created if missing)")
 
 
 def cmd_train(args):
+    _check_folder_flag("--workdir", args.workdir)
     from gan_bench import parallel, trial  # pylint: disable=import-outside-toplevel
+    from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
     from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
 
+    parse_config(args.gin_file, args.gin_binding)  # a bad config fails here, before the folder is made
     parallel.maybe_initialize_distributed()
     if not args.no_compilation_cache:
         enable_compilation_cache()
@@ -33,6 +50,7 @@ def cmd_train(args):
 
 
 def cmd_sweep(args):
+    _check_folder_flag("--results", args.results)
     from gan_bench.sweep import sweep_main  # pylint: disable=import-outside-toplevel
 
     if not args.dry_run:
@@ -85,6 +103,65 @@ def cmd_metrics(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose epilog may be a function, called only when the help is shown (the metric
+    names come from the metric registry, which imports JAX: every other use of the parser stays fast)."""
+
+    def format_help(self):
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+
+_TRAIN_HELP = """Run one trial in WORKDIR, or resume it.
+
+The configuration is gin: --gin_file files in order, then --gin_binding lines; every `trial.*` key is a
+field of TrialConfig (gan_bench/config.py), fragments are in gin_configs/. It is parsed and checked before
+anything is built: a bad key or value is one line on stderr and exit status 2.
+
+WORKDIR receives:
+  config.gin      every binding, as parsed (what this trial ran with)
+  metrics.jsonl   one JSON object per evaluation (every trial.eval_every steps and at the end)
+  samples/        sample grids, step_XXXXXXX.png
+  ckpt/           checkpoints (atomic, every trial.ckpt_every steps, the last trial.keep_ckpts kept)
+  tb/             TensorBoard scalars and sample images
+  status.json     written last: {"state": "done" | "diverged" | "failed", "step": n, ...}
+
+Resume: run the same command on the same WORKDIR. Training continues from the newest checkpoint in ckpt/
+(the steps after it are redone; batches are a pure function of (seed, step), so the result equals an
+uninterrupted run). A WORKDIR whose status.json says done or diverged is left as it is; a failed one is
+run again from its newest checkpoint.
+
+Progress: every trial.log_every steps a log line on stderr with the step, the losses, steps/s and the ETA.
+Exit status: 0 done, 1 diverged or failed, 2 configuration error."""
+
+_SWEEP_HELP = """Expand a sweep file (format: sweeps/README.md) into trials and run them in RESULTS/<trial id>/.
+
+Before anything runs, every trial is parsed and checked as the trial itself would check it (registered
+names of losses, penalties, architectures, datasets and metrics, choices and ranges of every field), and
+every value a random search may choose: all problems are listed, one line each, and the exit status is 2.
+Running the same command again skips finished trials and resumes the others."""
+
+_EVAL_HELP = """Evaluate a trained trial: rebuild it from WORKDIR/config.gin, restore the newest checkpoint in
+WORKDIR/ckpt/, generate trial.eval_num_samples samples and compute the metrics on them and on as many real
+eval-split samples. The result is printed and written to WORKDIR/eval.json; metrics.jsonl is left as it is.
+Each stage (checkpoint, samples, each metric) is logged on stderr as it starts."""
+
+
+def _metrics_epilog() -> str:
+    from gan_bench.metrics.cli_metrics import INPUTS_HELP  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
+
+    return (f"metric names for --metrics (gan_bench.metrics.evaluate.METRICS):\n  {', '.join(METRICS.names())}\n"
+            "  (modes_2d needs a 2-D mixture dataset and polygon_prf the generator: use them in trial.metrics\n"
+            "  or `gan-bench eval`)\n\n" + INPUTS_HELP)
+
+
+def _add_debug_flag(parser, default):
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="on an error, print the full traceback, not only the one-line message")
+
+
 def cmd_stats(args):
     from gan_bench.metrics.reference_stats import stats_main  # pylint: disable=import-outside-toplevel
 
@@ -102,25 +179,38 @@ Prints the cache path, the protocol record and whether the file was already ther
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gan-bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="gan-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_debug_flag(p, False)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
 
-    t = sub.add_parser("train", help="run or resume one trial")
-    t.add_argument("--gin_file", action="append", default=[], help="gin file (repeatable, in order)")
-    t.add_argument("--gin_binding", action="append", default=[], help="gin binding 'k = v' (repeatable)")
-    t.add_argument("--workdir", required=True)
-    t.add_argument("--no_compilation_cache", action="store_true")
+    t = sub.add_parser("train", help="run or resume one trial in a folder", description=_TRAIN_HELP,
+                       formatter_class=raw)
+    t.add_argument("--gin_file", action="append", default=[], metavar="FILE",
+                   help="gin file (repeatable; parsed in order, later files override earlier ones)")
+    t.add_argument("--gin_binding", action="append", default=[], metavar="'KEY = VALUE'",
+                   help="gin binding, e.g. \"trial.loss = 'hinge'\" (repeatable; parsed after the files)")
+    t.add_argument("--workdir", required=True, metavar="WORKDIR",
+                   help="the trial folder (created if missing; an existing one is resumed)")
+    t.add_argument("--no_compilation_cache", action="store_true",
+                   help="do not use JAX's persistent compilation cache (default: on)")
     t.set_defaults(fn=cmd_train)
 
-    s = sub.add_parser("sweep", help="expand a sweep file and run its trials")
-    s.add_argument("sweep_file")
-    s.add_argument("--results", required=True)
-    s.add_argument("--executor", default="local", choices=["local", "ray", "slurm"])
-    s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--max_trials", type=int, default=None)
-    s.add_argument("--population", type=int, default=1)
-    s.add_argument("--dry_run", action="store_true")
+    s = sub.add_parser("sweep", help="check a sweep file, then run its trials (or list them: --dry_run)",
+                       description=_SWEEP_HELP, formatter_class=raw)
+    s.add_argument("sweep_file", help="a sweep gin file (format: sweeps/README.md)")
+    s.add_argument("--results", required=True, metavar="RESULTS",
+                   help="results folder: one sub-folder per trial (created if missing; shared by reruns)")
+    s.add_argument("--executor", default="local", choices=["local", "ray", "slurm"],
+                   help="where trials run: local worker processes, Ray tasks or a Slurm job array (default local)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="trials (or populations) running at once on this machine (default 1)")
+    s.add_argument("--max_trials", type=int, default=None, metavar="K",
+                   help="only the first K trials of the expansion (grid point, random setting, seed order)")
+    s.add_argument("--population", type=int, default=1, metavar="P",
+                   help="train up to P trials that share shapes in one vmapped step (default 1: each alone)")
+    s.add_argument("--dry_run", action="store_true",
+                   help="check every trial and list them with their state in RESULTS; run and write nothing")
     s.add_argument("--lease_ttl", type=float, default=300.0,
                    help="seconds after which a dead worker's claim on a trial may be taken over")
     s.add_argument("--address", default=None, help="ray: address of a running cluster (default: start one)")
@@ -151,16 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="each trial's last evaluation (final) or its best one per metric (best)")
     r.set_defaults(fn=cmd_report)
 
-    e = sub.add_parser("eval", help="evaluate a trained trial's final checkpoint")
-    e.add_argument("--workdir", required=True)
-    e.add_argument("--metrics", default=None, help="comma-separated; default: the trial's trial.metrics")
+    e = sub.add_parser("eval", help="metrics of a trained trial's newest checkpoint (writes eval.json)",
+                       description=_EVAL_HELP, formatter_class=raw)
+    e.add_argument("--workdir", required=True, metavar="WORKDIR", help="a trial folder written by train or sweep")
+    e.add_argument("--metrics", default=None,
+                   help="comma-separated metric names (default: the trial's trial.metrics)")
     e.set_defaults(fn=cmd_eval)
 
-    m = sub.add_parser("metrics", help="metrics between two image folders or .npz files")
-    m.add_argument("--real", required=True)
-    m.add_argument("--fake", required=True)
-    m.add_argument("--metrics", default="fid")
-    m.add_argument("--out", default=None, help="write the result as JSON here")
+    m = sub.add_parser("metrics", help="metrics between two sets of images on disk (folders or .npz)",
+                       description="Compute metrics of the --fake images against the --real images.",
+                       epilog=_metrics_epilog, formatter_class=raw)
+    m.add_argument("--real", required=True, metavar="PATH", help="the real images: an image folder or an .npz file")
+    m.add_argument("--fake", required=True, metavar="PATH", help="the generated images: an image folder or an .npz file")
+    m.add_argument("--metrics", default="fid", help="comma-separated metric names, listed below (default fid)")
+    m.add_argument("--out", default=None, metavar="FILE", help="also write the result as JSON to FILE (atomically)")
     m.set_defaults(fn=cmd_metrics)
 
     sc = sub.add_parser("stats", help="precompute the real images' Inception statistics a trial will use",
@@ -172,16 +266,36 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--split", default=None, metavar="SPLIT",
                     help="dataset split, e.g. train or test (default: the trial's trial.eval_split)")
     sc.set_defaults(fn=cmd_stats)
+
+    for command in sub.choices.values():  # `gan-bench train --debug ...` as well as `gan-bench --debug train ...`
+        _add_debug_flag(command, argparse.SUPPRESS)
     return p
 
 
+def _raised_by_gan_bench(error: BaseException) -> bool:
+    """True when the innermost frame of the error is gan_bench code: a ValueError raised there is a checked
+    user error; one raised inside a library (a shape mismatch in numpy or JAX) is an internal error."""
+    tb = error.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep)
+
+
 def main(argv=None) -> int:
-    _setup_logging()
     args = build_parser().parse_args(argv)
+    _setup_logging()
     try:
         return args.fn(args)
-    except ValueError as e:  # configuration and input errors: one clear line, no traceback
-        print(f"gan-bench {args.command}: error: {e}", file=sys.stderr)
+    except ValueError as e:  # configuration and input errors: one clear line each, no traceback
+        if not _raised_by_gan_bench(e):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        from gan_bench.config import one_line  # pylint: disable=import-outside-toplevel
+        for line in getattr(e, "lines", None) or [one_line(e)]:
+            print(f"gan-bench {args.command}: error: {line}", file=sys.stderr)
         return 2
 
 

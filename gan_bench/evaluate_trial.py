@@ -1,17 +1,21 @@
 """`gan-bench eval --workdir DIR`: metrics of a trained trial's newest checkpoint.
 
 The trial's own `config.gin` rebuilds the networks; the result is printed and written to `DIR/eval.json`
-(atomically), leaving `metrics.jsonl` — the training-time record — untouched.
+(atomically), leaving `metrics.jsonl` — the training-time record — untouched. Everything that can be wrong
+with DIR (no config, a bad config, no checkpoint, unknown metric names) fails before the slow part, and
+each slow stage is logged as it starts, so the command is never silent for long.
 """
 import dataclasses
+import logging
 import os
 from typing import Optional, Sequence
 
 from gan_bench import checkpoint
 from gan_bench.atomic import atomic_write_json
-from gan_bench.config import parse_config
+from gan_bench.config import check_config, parse_config
 from gan_bench.outputs import jsonable
-from gan_bench.trial import Engine, hparams_of
+
+log = logging.getLogger("gan_bench")
 
 
 def evaluate_workdir(workdir: str, metrics: Optional[Sequence[str]] = None) -> dict:
@@ -21,12 +25,33 @@ def evaluate_workdir(workdir: str, metrics: Optional[Sequence[str]] = None) -> d
     cfg = parse_config([config_path])
     if metrics:
         cfg = dataclasses.replace(cfg, metrics=tuple(metrics))
+        check_config(cfg)  # unknown metric names, before anything is built
     if not cfg.metrics:
         raise ValueError(f"no metrics to compute: pass --metrics or set trial.metrics in {config_path}")
+    ckpt_dir = os.path.join(workdir, "ckpt")
+    steps = checkpoint.list_steps(ckpt_dir)
+    if not steps:
+        raise ValueError(f"{workdir} has no checkpoint: {ckpt_dir} holds no saved step (train it first)")
+
+    from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
+    from gan_bench.trial import Engine, hparams_of  # pylint: disable=import-outside-toplevel
+
+    ev.check_settings(cfg.metrics)  # the metrics' gin options, before anything is built
+
+    log.info("eval %s: loading dataset %r and building the %r networks", workdir, cfg.dataset, cfg.architecture)
     engine = Engine(cfg, members=1, stacked=False)
-    state = checkpoint.restore_latest(os.path.join(workdir, "ckpt"), engine.init(cfg.seed, hparams_of(cfg)))
+    log.info("eval %s: loading the checkpoint at step %d", workdir, steps[-1])
+    state = checkpoint.restore_latest(ckpt_dir, engine.init(cfg.seed, hparams_of(cfg)))
     if state is None:
-        raise ValueError(f"{workdir} has no checkpoint in {os.path.join(workdir, 'ckpt')}")
-    row = engine.evaluate(cfg, state, int(state.step), {})
+        raise ValueError(f"{workdir} has no readable checkpoint in {ckpt_dir}")
+    step = int(state.step)
+    log.info("eval %s: generating %d samples at step %d and reading as many real %r ones", workdir,
+             cfg.eval_num_samples, step, cfg.eval_split)
+    ctx = engine.eval_context(cfg, state)
+    row = {"step": step}
+    for name in cfg.metrics:  # one context: features shared by the metrics are computed once
+        log.info("eval %s: computing metric %s", workdir, name)
+        row.update(ev.evaluate([name], ctx))
     atomic_write_json(os.path.join(workdir, "eval.json"), jsonable(row))
+    log.info("eval %s: wrote %s", workdir, os.path.join(workdir, "eval.json"))
     return row

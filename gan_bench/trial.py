@@ -191,18 +191,21 @@ class Engine:
         """The real side of every evaluation, read once per run (members share `eval_num_samples`)."""
         return self.eval_dataset.get(np.arange(min(self.cfg.eval_num_samples, self.eval_dataset.num_examples)))
 
+    def eval_context(self, cfg: TrialConfig, state):
+        """The metrics' inputs at this state: real eval samples and `eval_num_samples` generated ones."""
+        from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
+        params = state.ema_params if cfg.ema_decay > 0 else state.g.params
+        return ev.EvalContext(real=self.real_eval_samples,
+                              fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=self.eval_dataset,
+                              generate=self.generate, generator_variables=(params, state.g.norm_collections),
+                              z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split, data_dir=cfg.data_dir,
+                              generator_weights="ema" if cfg.ema_decay > 0 else "final")
+
     def evaluate(self, cfg: TrialConfig, state, step: int, train_logs: dict) -> dict:
         row = {"step": step, **{k: float(v) for k, v in train_logs.items()}}
         if cfg.metrics:
             from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
-            params = state.ema_params if cfg.ema_decay > 0 else state.g.params
-            ctx = ev.EvalContext(real=self.real_eval_samples,
-                                 fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=self.eval_dataset,
-                                 generate=self.generate, generator_variables=(params, state.g.norm_collections),
-                                 z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split,
-                                 data_dir=cfg.data_dir,
-                                 generator_weights="ema" if cfg.ema_decay > 0 else "final")
-            row.update(ev.evaluate(cfg.metrics, ctx))
+            row.update(ev.evaluate(cfg.metrics, self.eval_context(cfg, state)))
         return row
 
 
@@ -307,12 +310,24 @@ def _train_loop(engine: Engine, members: List[Member], state, prefetch: Prefetch
     return t0, rate_from
 
 
+def _progress(done: int, total: int, start: int, t0: float) -> str:
+    """'12.3 steps/s, ETA 4 min 05 s', timed from the end of the first (compiling) step; '-' until known."""
+    elapsed = time.time() - t0
+    if done <= start or elapsed <= 0:
+        return "- steps/s, ETA -"
+    rate = (done - start) / elapsed
+    left = int(round((total - done) / rate))
+    eta = f"{left // 3600} h {left % 3600 // 60:02d} min" if left >= 3600 else (
+        f"{left // 60} min {left % 60:02d} s" if left >= 60 else f"{left} s")
+    return f"{rate:.2f} steps/s, ETA {eta}"
+
+
 def _member_outputs(engine, m: Member, state, done, logs, due, t0, start):
     cfg = m.cfg
     if due["log"]:
-        rate = (done - start) / max(time.time() - t0, 1e-9)
-        log.info("%s step %d/%d %s %.2f steps/s", os.path.basename(m.workdir.rstrip("/")), done,
-                 cfg.train_steps, " ".join(f"{k}={float(v):.4g}" for k, v in sorted(logs.items())), rate)
+        log.info("%s step %d/%d %s %s", os.path.basename(m.workdir.rstrip("/")), done, cfg.train_steps,
+                 " ".join(f"{k}={float(v):.4g}" for k, v in sorted(logs.items())),
+                 _progress(done, cfg.train_steps, start, t0))
         if m.writer:
             for k, v in logs.items():
                 m.writer.add_scalar(f"train/{k}", float(v), done)

@@ -4,29 +4,42 @@ Local files are looked for in `data_dir` and in `data_dir/<name>` (CIFAR-10 also
 `data_dir/cifar-10-batches-bin`), so `data_dir=/path/to/data` with `mnist/`, `fashion_mnist/` and
 `cifar10/` sub-folders serves all three.
 """
+import os
 from typing import Optional
 
 from gan_bench.data import files, tfds_data
 from gan_bench.data.base import DATASETS, Dataset, check_options
 
-LOCAL_FILES = {
-    "mnist": "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...",
-    "fashion_mnist": "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...",
-    "cifar10": "data_batch*.bin[.gz] (train), test_batch*.bin[.gz] (test)",
-}
+# Sub-folders of data_dir also searched for the local files (as files.local_idx / local_cifar10 do).
+SUB_FOLDERS = {"mnist": ("mnist",), "fashion_mnist": ("fashion_mnist",),
+               "cifar10": ("cifar10", "cifar-10-batches-bin")}
+
+
+def local_files(name: str, split: str) -> str:
+    """The local files `name`'s `split` is read from, as a user would name them."""
+    if name == "cifar10":
+        return f"{files.CIFAR_PREFIX.get(split, 'data_batch')}*.bin[.gz] (CIFAR-10 binary version)"
+    prefix = files.IDX_PREFIX.get(split, "train")
+    return f"{prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz]"
 
 
 def _local_or_tfds(name: str, split: str, data_dir: Optional[str], options: dict) -> Dataset:
     check_options(name, options)
+    expected = local_files(name, split)
+    if data_dir and not os.path.isdir(data_dir):
+        raise ValueError(f"dataset {name!r}: trial.data_dir {data_dir} is not a folder; expected a folder holding "
+                         f"{expected} (or a tensorflow-datasets data dir)")
     local = (files.local_cifar10(split, data_dir) if name == "cifar10"
              else files.local_idx(name, split, data_dir))
     if local is not None:
         return local
+    searched = " or ".join([data_dir] + [os.path.join(data_dir, sub) for sub in SUB_FOLDERS[name]]) if data_dir else None
     try:
         return tfds_data.tfds_dataset(name, split, data_dir)
     except ValueError as e:
-        raise ValueError(f"dataset {name!r}: no local files ({LOCAL_FILES[name]}) in data_dir "
-                         f"{data_dir!r} or its {name!r} sub-folder, and {e}") from e
+        where = f"no local files ({expected}) in {searched}" if searched else "no trial.data_dir with local files"
+        cause, prefix = str(e), f"dataset {name!r}: "
+        raise ValueError(f"{prefix}{where}, and {cause[len(prefix):] if cause.startswith(prefix) else cause}") from e
 
 
 @DATASETS.register("mnist")

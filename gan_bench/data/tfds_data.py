@@ -13,6 +13,9 @@ Data must be prepared beforehand (`tfds build NAME --data_dir=DIR --file_format=
 needs the network). We never let tfds download: unprepared data fails at once with a ValueError that names
 the dataset, the directory and that command.
 """
+import contextlib
+import glob
+import logging
 import os
 from typing import Callable, Optional
 
@@ -97,6 +100,24 @@ def default_tfds_dir() -> str:
     return os.environ.get("TFDS_DATA_DIR") or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
 
 
+def prepared_versions(where: str, tfds_name: str) -> list:
+    """Version folders of a dataset prepared by tfds in `where` (those holding a dataset_info.json)."""
+    return sorted(glob.glob(os.path.join(where, *tfds_name.split("/"), "*", "dataset_info.json")))
+
+
+@contextlib.contextmanager
+def _quiet_absl_warnings():
+    """tfds logs warnings about the folders it probes (through absl) before it fails; the ValueError raised
+    below says what is missing and what to do, in one message."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def tfds_dataset(name: str, split: str, data_dir: Optional[str]) -> TfdsDataset:
     """Our dataset `name` from tensorflow-datasets; ValueError at once when tfds or the data is missing."""
     tfds_name, splits, shape, num_classes = TFDS_SPECS[name]
@@ -109,12 +130,18 @@ def tfds_dataset(name: str, split: str, data_dir: Optional[str]) -> TfdsDataset:
         raise ValueError(f"dataset {name!r} needs tensorflow-datasets (pip install tensorflow-datasets) "
                          f"and data prepared with `{command}`") from e
     try:
-        source = tfds.data_source(tfds_name, split=splits[split], data_dir=data_dir, download=False)
+        with _quiet_absl_warnings():
+            source = tfds.data_source(tfds_name, split=splits[split], data_dir=data_dir, download=False)
     except Exception as e:  # not prepared, prepared as TFRecord, unknown version, ...
+        if not prepared_versions(where, tfds_name):  # tfds' own text would speak of folders that are empty
+            raise ValueError(
+                f"dataset {name!r}: no prepared tensorflow-datasets {tfds_name!r} in data dir {where} (expected "
+                f"{os.path.join(where, tfds_name, '<version>', 'dataset_info.json')}); prepare it with "
+                f"`{command}` (needs the network)") from e
         raise ValueError(
             f"dataset {name!r}: tensorflow-datasets has no prepared {tfds_name!r} (split {splits[split]!r}) "
             f"in data dir {where} readable by random access; prepare it with `{command}` (needs the "
-            f"network), or put local files there. Cause: {type(e).__name__}: {e}") from e
+            f"network). Cause: {type(e).__name__}: {' '.join(str(e).split())}") from e
     return TfdsDataset(name, source, shape, num_classes, PREPROCESS.get(name))
 
 

@@ -39,8 +39,9 @@ ENV_CACHE = cache_dirs.ENV_CACHE
 BN_EPS = 1e-3  # torchvision BasicConv2d: nn.BatchNorm2d(out_channels, eps=0.001)
 
 
-class InceptionWeightsError(RuntimeError):
-    """The weights file cannot be obtained or fails its SHA-256 check."""
+class InceptionWeightsError(ValueError):
+    """The weights file cannot be obtained or fails its SHA-256 check: an input error (one line on the
+    command line), with what to do about it in the message."""
 
 
 def cache_dir() -> str:
@@ -97,11 +98,12 @@ def resolve_weights_file(weights_path: str | None = None, *, url: str | None = N
     try:
         return download(url, dest, sha256)
     except (urllib.error.URLError, OSError) as err:
+        reason = " ".join(str(getattr(err, "reason", err)).split())
         raise InceptionWeightsError(
-            f"Could not download the FID Inception weights from {url} ({err}). Without network access, "
-            f"download {WEIGHTS_URL} elsewhere and either put it at {dest} (cache folder: ${ENV_CACHE} or "
-            f"~/.cache/gan_bench), or set ${ENV_WEIGHTS}=/path/to/{WEIGHTS_FILENAME}, or pass "
-            f"weights_path=...") from err
+            f"FID Inception weights not found: looked for {dest} and could not download {url} ({reason}); "
+            f"download {WEIGHTS_URL} where there is network and put it at {dest} (the cache folder is "
+            f"${ENV_CACHE} or ~/.cache/gan_bench), or set ${ENV_WEIGHTS}=/path/to/{WEIGHTS_FILENAME} "
+            f"(from Python: weights_path=...)") from err
 
 
 # ---------------------------------------------------------------- conversion and cache
