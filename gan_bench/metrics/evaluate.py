@@ -154,6 +154,7 @@ class EvalContext:
     settings: Optional[FeatureSettings] = None  # Inception extraction; default: the gin-bound inception_features
     _features: Dict[str, Dict[str, np.ndarray]] = dataclasses.field(default_factory=dict, repr=False)
     _references: Dict[tuple, Dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
+    _splits: Dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     _identity: Optional[dict] = dataclasses.field(default=None, repr=False)
 
     @property
@@ -202,8 +203,8 @@ class EvalContext:
 
     # ---- real images of other splits (fid.reference_splits)
     def _reference(self, split: Optional[str], images: np.ndarray) -> Dict[str, Any]:
-        """Features and identity of one set of real images: {"images", "count", "sha256", "features",
-        "inception" (images only)}, computed once per (split, count)."""
+        """Features and identity of one set of real images: {"split", "count", "sha256" (content, 16 hex),
+        "features", "inception" (images only: `reference_stats.real_features`)}, once per (split, count)."""
         key = (split, len(images))
         if key not in self._references:
             entry: Dict[str, Any] = {"count": int(len(images)), "split": split}
@@ -236,12 +237,14 @@ class EvalContext:
         return len(self.real) if split == self.real_split else self._load_split(split).num_examples
 
     def _load_split(self, split: str):
-        name = getattr(self.dataset, "name", None)
-        if name is None:
-            raise ValueError(f"fid.reference_splits needs the dataset the real images come from (a trial or "
-                             f"`gan-bench eval`); here there are only the real images")
-        from gan_bench import data  # pylint: disable=import-outside-toplevel
-        return data.load(name, split=split, data_dir=self.data_dir)
+        if split not in self._splits:
+            name = getattr(self.dataset, "name", None)
+            if name is None:
+                raise ValueError(f"fid.reference_splits needs the dataset the real images come from (a trial or "
+                                 f"`gan-bench eval`); here there are only the real images")
+            from gan_bench import data  # pylint: disable=import-outside-toplevel
+            self._splits[split] = data.load(name, split=split, data_dir=self.data_dir)
+        return self._splits[split]
 
     # ---- protocol records
     def protocol(self, features: str, reference: Optional[Dict[str, Any]] = None, *, real_split=None,
