@@ -224,7 +224,7 @@ def test_tuple_key_shares_one_draw(tmp_path):
 
 
 @pytest.mark.parametrize("name, count", [
-    ("quickstart.gin", 16),  # (3 losses x 2 penalties on ring8 + 2 losses on polygons) x 2 seeds
+    ("quickstart.gin", 18),  # ring8, grid25 x (NS GAN, NS GAN + R1, PacGAN2) x 3 seeds
     ("are_gans_created_equal/mnist_wide.gin", 6 * 100),  # 6 models x 100 random settings
     ("are_gans_created_equal/cifar10_narrow.gin", 6 * 50),
     ("regularization_normalization/sndcgan_cifar10.gin", 4 * 4 * 4 * 3),  # loss x penalty x norm x 3 seeds
