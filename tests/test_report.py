@@ -108,6 +108,11 @@ def expected_best(metric_values, dataset, model, lower=True):
     return lr, statistics.mean(vals), statistics.stdev(vals)
 
 
+# Decimals of the FID column, by hand: its rows' stds (best configurations: mnist NS GAN 2e-4 4.58, mnist WGAN-GP
+# 1e-4 0.35, cifar10 NS GAN 1e-4 1.41); the smallest, 0.35, needs 1 decimal for one significant digit.
+FID_DECIMALS = 1
+
+
 def test_fid_table_best_configuration_mean_std(study):
     df = load_results([str(study)])
     table = metric_table(df, FID)
@@ -123,11 +128,13 @@ def test_fid_table_best_configuration_mean_std(study):
         assert row["seeds"] == len(STUDY[(dataset, model, lr)])
         assert row["trials"] == row["seeds"] + ((dataset, model, lr) in unscored)  # + its failed/diverged/pending
         assert row["fid_mean"] == pytest.approx(mean, rel=1e-12) and row["fid_std"] == pytest.approx(std, rel=1e-12)
-        assert row["FID"] == f"{mean:.3g} ± {std:.3g}"
+        assert row["FID"] == f"{mean:.{FID_DECIMALS}f} ± {std:.{FID_DECIMALS}f}"
         # IS of the same configuration beside it: final is_mean = 2 + seed.
         is_values = [2.0 + s for s in range(len(STUDY[(dataset, model, lr)]))]
         assert row["is_mean_mean"] == pytest.approx(statistics.mean(is_values))
         assert row["KID"] == "—"  # never computed
+    stds = sorted(statistics.stdev(STUDY[(d, m, expected_best(STUDY, d, m)[0])]) for d, m in rows.index)
+    assert stds[0] == pytest.approx(0.5 / 2 ** 0.5)  # the smallest std the decimals above were derived from
     # Ranked by mean FID within each dataset (lower is better).
     mnist = table.frame[table.frame["dataset"] == "mnist"]
     assert list(mnist["fid_mean"]) == sorted(mnist["fid_mean"])
@@ -156,6 +163,12 @@ def test_precision_recall_table_selects_by_f1(study):
         assert rows.loc[(dataset, model), "seeds"] == len(f1s[lr])
 
 
+# Decimals of the modes study's columns, by hand from MODES_STUDY: the smallest high-quality std is 1.5 % (ring8
+# PacGAN2) → 0 decimals for one significant digit; the smallest finite reverse-KL std is 0.010 (ring8 PacGAN2)
+# → 2 decimals; modes covered has 1 decimal by definition.
+HQ_DECIMALS, KL_DECIMALS = 0, 2
+
+
 def test_modes_table_numbers_and_infinite_reverse_kl(tmp_path):
     df = load_results([str(write_modes_study(tmp_path))])
     table = metric_table(df, MODES_2D)
@@ -172,14 +185,19 @@ def test_modes_table_numbers_and_infinite_reverse_kl(tmp_path):
         assert row["modes_covered_std"] == pytest.approx(modes.std(ddof=1))
         assert row["modes covered"] == f"{modes.mean():.1f} ± {modes.std(ddof=1):.1f} of {capacity[dataset]}"
         assert row["high_quality_fraction_mean"] == pytest.approx(hq.mean())
-        assert row["high-quality (%)"] == f"{100 * hq.mean():.3g} ± {100 * hq.std(ddof=1):.3g}"
+        assert row["high-quality (%)"] == f"{100 * hq.mean():.{HQ_DECIMALS}f} ± {100 * hq.std(ddof=1):.{HQ_DECIMALS}f}"
         kl = [s[2] for s in seeds]
         finite = np.array([k for k in kl if k != "inf"], float)
         assert row["reverse_kl_inf"] == len(kl) - len(finite)
         assert row["reverse_kl_mean"] == pytest.approx(finite.mean())
         if len(finite) < len(kl):  # the ∞ seed is counted, shown, and kept out of the finite mean
-            assert row["reverse KL"] == (f"∞ in 1 of 3 seeds (others {finite.mean():.3g} ± "
-                                         f"{finite.std(ddof=1):.3g})")
+            assert row["reverse KL"] == (f"∞ in 1 of 3 seeds (others {finite.mean():.{KL_DECIMALS}f} ± "
+                                         f"{finite.std(ddof=1):.{KL_DECIMALS}f})")
+        else:
+            assert row["reverse KL"] == f"{finite.mean():.{KL_DECIMALS}f} ± {finite.std(ddof=1):.{KL_DECIMALS}f}"
+    hq_stds = [100 * np.std([s[1] for s in seeds], ddof=1) for seeds in MODES_STUDY.values()]
+    kl_stds = [np.std([s[2] for s in seeds if s[2] != "inf"], ddof=1) for seeds in MODES_STUDY.values()]
+    assert min(hq_stds) == pytest.approx(1.53, abs=0.01) and min(kl_stds) == pytest.approx(0.010, abs=1e-6)
     # Best first within each dataset: by mean modes covered.
     for dataset in capacity:
         part = table.frame[table.frame["dataset"] == dataset]
@@ -274,8 +292,8 @@ def test_report_tables_hold_the_numbers(study, tmp_path):
     csv = pd.read_csv(out / "fid.csv").set_index(["dataset", "model"])
     for dataset, model in [("mnist", "NS GAN"), ("mnist", "WGAN-GP"), ("cifar10", "NS GAN")]:
         _, mean, std = expected_best(STUDY, dataset, model)
-        assert f"{mean:.3g} ± {std:.3g}" in markdown
-        assert f"{mean:.3g} $\\pm$ {std:.3g}" in latex
+        assert f"{mean:.{FID_DECIMALS}f} ± {std:.{FID_DECIMALS}f}" in markdown
+        assert f"{mean:.{FID_DECIMALS}f} $\\pm$ {std:.{FID_DECIMALS}f}" in latex
         assert csv.loc[(dataset, model), "fid_mean"] == pytest.approx(mean)
         assert csv.loc[(dataset, model), "fid_std"] == pytest.approx(std)
     index = (out / "index.md").read_text()
@@ -336,3 +354,23 @@ def test_malformed_trial_files_are_reported_not_fatal(study, tmp_path):
         written = report_main([str(study)], str(tmp_path / "out"), n_boot=50)
     table = pd.read_csv(written["failures.csv"]).set_index(["dataset", "model"])
     assert table.loc[("mnist", "NS GAN"), "failed"] == 1 + len(bad)
+
+
+def test_status_is_read_by_its_owner(tmp_path, monkeypatch):
+    """load.py reads status.json through outputs.read_status, the one owner of that file."""
+    from gan_bench import outputs  # pylint: disable=import-outside-toplevel
+    done = make_trial(tmp_path, "done", {}, 0, evals=[{"fid": 3.0}])
+    bad = make_trial(tmp_path, "bad", {}, 1, evals=[{"fid": 3.0}])
+    with open(os.path.join(bad, "status.json"), "w") as f:
+        json.dump({"state": "running", "step": 5}, f)  # not a state status.json may record
+    make_trial(tmp_path, "running", {}, 2, state="running", evals=[{"fid": 3.0}])
+    with pytest.raises(ValueError) as expected:
+        outputs.read_status(bad)
+    calls = []
+    real_reader = outputs.read_status
+    monkeypatch.setattr(outputs, "read_status", lambda folder: calls.append(folder) or real_reader(folder))
+    with pytest.warns(UserWarning, match="counted as failed"):
+        df = load_results([str(tmp_path)]).set_index("id")
+    assert sorted(calls) == sorted([done, bad, os.path.join(str(tmp_path), "running")])
+    assert df.loc["bad", "state"] == "failed" and df.loc["bad", "error"] == str(expected.value)
+    assert df.loc["done", "state"] == "done" and df.loc["running", "state"] == "running"

@@ -14,6 +14,8 @@ from PIL import Image
 
 from gan_bench.outputs import save_samples_png
 from gan_bench.report import latex_escape, load_results, model_labels, model_name, report_main
+from gan_bench.report.metric_groups import FID, MODES_2D
+from gan_bench.report.summaries import Summary, cell, column_decimals
 from report_study import MODES_STUDY, make_trial, write_modes_study
 
 PAPER_NAMES = [
@@ -50,6 +52,9 @@ def _pooled(a, b):
     return np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
 
 
+REAL_HQ = 1 - np.exp(-4.5)  # P(|N(0, I2)| <= 3): share of real samples within 3 std of their mode
+
+
 def test_index_opens_with_one_honest_sentence(tmp_path):
     out = tmp_path / "out"
     report_main([str(write_modes_study(tmp_path / "results"))], str(out), n_boot=100)
@@ -64,18 +69,27 @@ def test_index_opens_with_one_honest_sentence(tmp_path):
         best, second = ranked[0], ranked[1]
         b = np.array(modes[(dataset, best)], float)
         h = 100 * np.array(hq[(dataset, best)])
+        # Decimals of the table columns (see test_report.HQ_DECIMALS: 0 for high-quality %; modes covered 1).
         assert (f"on {dataset}, {best} covers {b.mean():.1f} ± {b.std(ddof=1):.1f} of {capacity} modes with "
-                f"{h.mean():.3g} ± {h.std(ddof=1):.3g} % high-quality samples").lower() in sentence.lower()
+                f"{h.mean():.0f} ± {h.std(ddof=1):.0f} % high-quality samples").lower() in sentence.lower()
         s = np.array(modes[(dataset, second)], float)
         assert f"{s.mean():.1f} ± {s.std(ddof=1):.1f} for {second}" in sentence
         gap, pooled = abs(b.mean() - s.mean()), _pooled(b, s)
         clause = sentence[sentence.lower().index(f"on {dataset}"):]
-        lead = f"the gap to {second}, {gap:.3g}, is"
+        lead = f"the gap to {second}, {gap:.1f}, is"
         if gap <= pooled:
-            assert f"{lead} within seed noise: pooled std {pooled:.3g}" in clause.split(";")[1]
+            assert f"{lead} within seed noise: pooled std {pooled:.1f}" in clause.split(";")[1]
         else:
             assert f"{lead} {gap / pooled:.1f} pooled std" in clause
         assert "3 seeds each" in clause
+    # The diffuse-generator caveat once, at the end, for exactly the rows whose mean high-quality fraction is under
+    # half the real data's: here grid25's NS GAN + R1 (30 %).
+    flagged = [(m, d) for (d, m), v in hq.items() if np.mean(v) < REAL_HQ / 2]
+    assert flagged == [("NS GAN + R1", "grid25")]
+    assert sentence.endswith(f"; the samples of NS GAN + R1 on grid25 are still mostly off the modes (high-quality ≤ "
+                             f"{100 * np.mean(hq[('grid25', 'NS GAN + R1')]):.0f} % vs {100 * REAL_HQ:.1f} % for "
+                             f"real data).")
+    assert sentence.count("mostly off the modes") == 1
 
 
 def test_sentence_pools_unequal_seed_counts(tmp_path):
@@ -91,9 +105,53 @@ def test_sentence_pools_unequal_seed_counts(tmp_path):
     a, b = np.array(f1s["NS GAN"]), np.array(f1s["LSGAN"])
     gap, pooled = a.mean() - b.mean(), _pooled(a, b)
     assert gap > pooled  # the numbers are chosen so that the gap exceeds one pooled std
-    assert sentence == (f"On polygons, NS GAN has the best F1 ({a.mean():.3g} ± {a.std(ddof=1):.3g}) vs "
-                        f"{b.mean():.3g} ± {b.std(ddof=1):.3g} for LSGAN (2–3 seeds per model; the gap to LSGAN, "
-                        f"{gap:.3g}, is {gap / pooled:.1f} pooled std).")
+    # F1 stds 0.057 and 0.085: the smallest needs 2 decimals for one significant digit, so every F1 number has 2.
+    assert sentence == ("On polygons, NS GAN has the best F1 (0.56 ± 0.06) vs 0.46 ± 0.08 for LSGAN (2–3 seeds per "
+                        f"model; the gap to LSGAN, 0.10, is {gap / pooled:.1f} pooled std).")
+    assert (a.mean(), a.std(ddof=1), b.mean(), b.std(ddof=1)) == pytest.approx((0.563, 0.0569, 0.46, 0.0849),
+                                                                               abs=5e-4)
+
+
+def test_column_decimals_of_given_numbers():
+    nan = float("nan")
+    hq, kl = MODES_2D.metric("high_quality_fraction"), MODES_2D.metric("reverse_kl")
+    # (mean, std) over 3 seeds, as a 2-D mixture study gives them; the expected text is written by hand.
+    hq_sums = [Summary(3, 0, 0.0299, 0.00582), Summary(3, 0, 0.129, 0.041), Summary(3, 0, 0.474, 0.0577)]
+    decimals = column_decimals(hq_sums, hq)
+    assert [cell(s, hq, decimals=decimals) for s in hq_sums] == ["3.0 ± 0.6", "12.9 ± 4.1", "47.4 ± 5.8"]
+    kl_sums = [Summary(3, 0, 0.171, 0.0634), Summary(3, 0, 0.926, 0.0807), Summary(3, 2, 2.08, nan)]
+    decimals = column_decimals(kl_sums, kl)
+    assert [cell(s, kl, decimals=decimals) for s in kl_sums] == ["0.17 ± 0.06", "0.93 ± 0.08",
+                                                                 "∞ in 2 of 3 seeds (others 2.08 (1 seed))"]
+    # One tight row: every std keeps a significant digit, so the whole column gets its decimals.
+    fid = FID.metric("fid")
+    sums = [Summary(3, 0, 25.31, 4.1), Summary(3, 0, 40.2, 0.004)]
+    assert [cell(s, fid, decimals=column_decimals(sums, fid)) for s in sums] == ["25.310 ± 4.100", "40.200 ± 0.004"]
+    # No spread at all (one seed each): three significant digits of the smallest mean.
+    sums = [Summary(1, 0, 45.31, nan), Summary(1, 0, 120.66, nan)]
+    assert [cell(s, fid, decimals=column_decimals(sums, fid)) for s in sums] == ["45.3 (1 seed)", "120.7 (1 seed)"]
+    # Mode counts have one decimal by definition, whatever the spread.
+    modes = MODES_2D.metric("modes_covered")
+    sums = [Summary(3, 0, 19.6667, 2.0817), Summary(3, 0, 8.0, 0.0)]
+    assert [cell(s, modes, 25, column_decimals(sums, modes)) for s in sums] == ["19.7 ± 2.1 of 25", "8.0 ± 0.0 of 25"]
+
+
+def test_every_number_of_a_column_has_the_same_decimals(tmp_path):
+    out = tmp_path / "out"
+    report_main([str(write_modes_study(tmp_path / "results"))], str(out), n_boot=50)
+    lines = [line for line in (out / "modes_2d.md").read_text().splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    for label in ("modes covered", "high-quality (%)", "reverse KL"):
+        column = header.index(label)
+        numbers = []
+        for row in rows:
+            text = row[column]
+            if text.startswith("∞ in"):  # '∞ in 1 of 3 seeds (others 0.33 ± 0.04)': the finite seeds' numbers
+                text = text[text.index("(others ") + len("(others "):-1]
+            numbers += re.findall(r"\d+(?:\.\d+)?", text.split(" of ")[0].replace(" (1 seed)", ""))
+        assert len(numbers) >= 2 * len(rows) - 1, (label, numbers)
+        assert len({len(n.partition(".")[2]) for n in numbers}) == 1, (label, numbers)
 
 
 def test_sentence_and_notes_on_all_zero_polygon_scores(tmp_path):
@@ -122,12 +180,17 @@ def test_diffuse_generator_caveat_in_table_and_sentence(tmp_path):
                    evals=[{"modes_covered": modes, "high_quality_fraction": hq, "reverse_kl": 0.3}])
     out = tmp_path / "out"
     report_main([str(tmp_path / "r")], str(out), n_boot=50)
-    real = 100 * (1 - np.exp(-4.5))  # P(|N(0, I2)| <= 3): real samples within 3 std
     sentence = (out / "index.md").read_text().splitlines()[2]
-    assert "WGAN (unconstrained critic) covers 8.0 ± 0.0 of 8 modes" in sentence
-    assert f"samples mostly off the modes: 0.45 % high-quality vs {real:.1f} % for real data" in sentence
-    assert "1 of 2 models carry this caveat" in sentence
-    assert "samples mostly off the modes" in (out / "modes_2d.md").read_text()
+    # The high-quality column has 2 decimals: its smallest std is 0.07 percentage points (the other 1.41).
+    assert "WGAN (unconstrained critic) covers 8.0 ± 0.0 of 8 modes with 0.45 ± 0.07 % high-quality samples" in sentence
+    assert "vs 6.5 ± 0.7 for NS GAN" in sentence
+    # Said once at the end, naming the one model it concerns.
+    assert sentence.endswith(f"; the samples of WGAN (unconstrained critic) are still mostly off the modes "
+                             f"(high-quality ≤ 0.45 % vs {100 * REAL_HQ:.1f} % for real data).")
+    assert "96.00 ± 1.41" in (out / "modes_2d.md").read_text()
+    table = (out / "modes_2d.md").read_text()
+    row = next(line for line in table.splitlines() if "WGAN (unconstrained critic)" in line)
+    assert f"samples mostly off the modes (high-quality < half of real data's {100 * REAL_HQ:.1f} %)" in row
 
 
 SPECIALS = set("&%$#_{}~^\\")

@@ -1,10 +1,10 @@
 """Results folders → one pandas DataFrame, one row per trial.
 
 A results folder holds trial folders `DIR/<trial_id>/` (docs/ARCHITECTURE.md): `trial.json` (the sweep's
-record), `config.gin` (operative config), `status.json` (final state) and `metrics.jsonl` (one object per
-evaluation). Columns of the frame:
+record), `config.gin` (operative config), `status.json` (final state, read by its owner
+`outputs.read_status`) and `metrics.jsonl` (one object per evaluation). Columns of the frame:
 
-  results_dir, id, seed, state, step, error, n_evals, sweep, config_id, config,
+  results_dir, folder (the trial folder), id, seed, state, step, error, n_evals, sweep, config_id, config,
   model (the study-wide paper name of the trial's model, `naming.model_labels`),
   every TrialConfig field (default ← config.gin ← trial.json bindings), every other binding by its gin key,
   final_<metric> (value at the last evaluation that reports it), best_<metric> (min or max over evaluations,
@@ -24,11 +24,12 @@ from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
 
+from gan_bench import outputs
 from gan_bench.config import TrialConfig
 from gan_bench.report.metric_groups import direction
 from gan_bench.report.naming import BOOKKEEPING, model_labels
 
-TRIAL_FILES = ("trial.json", "config.gin", "status.json", "metrics.jsonl")
+TRIAL_FILES = ("trial.json", "config.gin", outputs.STATUS_FILE, "metrics.jsonl")
 
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "infinity": math.inf, "-inf": -math.inf,
                "-infinity": -math.inf}
@@ -118,6 +119,15 @@ def _read_json(path: str, problems: List[str]):
         return None
 
 
+def _read_status(folder: str, problems: List[str]):
+    """status.json through its owner, `outputs.read_status` (None when absent); a bad file is a problem."""
+    try:
+        return outputs.read_status(folder)
+    except (OSError, ValueError) as e:
+        problems.append(str(e))  # both name the file: read_status's ValueError and open's OSError
+        return None
+
+
 def _read_metrics(path: str, problems: List[str]) -> List[dict]:
     rows = []
     try:
@@ -168,10 +178,7 @@ def load_trial(folder: str) -> Tuple[dict, List[str]]:
         label = os.path.basename(folder)
     row["config_id"] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     row["config"] = label or "(base)"
-    status_path = os.path.join(folder, "status.json")
-    status = _read_json(status_path, problems) if os.path.exists(status_path) else None
-    if status is not None and status.get("state") not in ("done", "diverged", "failed"):
-        problems.append(f"{status_path}: unknown state {status.get('state')!r}")
+    status = _read_status(folder, problems)
     metrics_path = os.path.join(folder, "metrics.jsonl")
     evals = _read_metrics(metrics_path, problems) if os.path.exists(metrics_path) else []
     row.update(summarize_metrics(evals))
@@ -209,7 +216,7 @@ def load_results(dirs: Sequence[str]) -> pd.DataFrame:
             row, problems = load_trial(folder)
             for problem in problems:
                 warnings.warn(f"trial {os.path.basename(folder)} counted as failed: {problem}", stacklevel=2)
-            row["results_dir"] = str(results_dir)
+            row["results_dir"], row["folder"] = str(results_dir), folder
             rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:

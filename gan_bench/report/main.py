@@ -2,8 +2,9 @@
 
 Every metric found in the trials' metrics.jsonl is reported, in the groups of `metric_groups` (a metric beside
 the metrics that qualify it); `metric` only chooses which metric of its group ranks the rows. index.md opens
-with one sentence stating what the numbers support (`finding.finding_sentence`), then lists every table and
-figure with its caption, and every figure that was not drawn with the reason. Every file is written to a
+with one sentence stating what the numbers support (`finding.finding_sentence`), shows the samples figure of a
+2-D mixture study (`samples.plot_samples_2d`, the first figure), then lists every table and figure with its
+caption, and every figure that was not drawn with the reason. Every file is written to a
 temporary name in `out/` and renamed into place, so an interrupted report leaves whole files only.
 """
 import os
@@ -12,11 +13,13 @@ from typing import Dict, List, Sequence, Tuple, Union
 import pandas as pd
 
 from gan_bench.atomic import atomic_write_text
-from gan_bench.report import figures, tables
+from gan_bench.report import figures, samples, tables
 from gan_bench.report.finding import finding_sentence
 from gan_bench.report.load import load_results
 from gan_bench.report.metric_groups import TRAINING_LOG_KEYS, MetricGroup, groups_for
 from gan_bench.report.writers import write_table
+
+SAMPLES_FIGURE = "samples_2d.png"  # the study's first figure, shown in index.md itself
 
 
 def _rank_metrics(metric: Union[None, str, Sequence[str]]) -> List[str]:
@@ -40,9 +43,11 @@ class _Index:
         self.written: Dict[str, str] = {}
         self.entries: List[Tuple[str, str]] = []
         self.skipped: List[str] = []
+        self.lead_figure = ""  # a figure shown in index.md under the opening sentence, when it was drawn
 
     def table(self, out: str, stem: str, table: tables.Table, caption: str):
-        for ext, path in write_table(table.frame, out, stem, caption, table.shown, table.notes).items():
+        for ext, path in write_table(table.frame, out, stem, caption, table.shown, table.notes,
+                                     table.headers).items():
             self.written[f"{stem}.{ext}"] = path
         self.entries.append((stem, caption))
 
@@ -85,6 +90,12 @@ def report_main(dirs: Sequence[str], out: str, metric: Union[None, str, Sequence
         index.table(out, group.name, table, f"{group.title}; rows ranked by "
                     f"{group.metric(group.primary).label} ({which} evaluation)")
     index.table(out, "failures", tables.failure_table(df), "Trials per dataset, model and state")
+    for group, table in metric_tables:
+        if group.name == "modes_2d":
+            index.lead_figure = SAMPLES_FIGURE
+            index.figure(SAMPLES_FIGURE, samples.plot_samples_2d(df, table, os.path.join(out, SAMPLES_FIGURE)),
+                         "generated samples at the end of training, per dataset one trial per model (the first "
+                         "seed of its best configuration), titled with its modes covered and high-quality %")
     for group, table in metric_tables:
         _group_figures(df, group, table, out, which, n_boot, index)
     _kurach_tables(df, groups[0], which, out, index)
@@ -134,7 +145,11 @@ def _write_index(out: str, df, dirs, metric_tables, index: _Index) -> str:
     counts = df["state"].value_counts()
     lines = ["# GAN study report", "", finding_sentence(metric_tables), "",
              f"{len(df)} trials from {', '.join(map(str, dirs))} "
-             f"({', '.join(f'{n} {s}' for s, n in counts.items())}).", "", "## Tables and figures", ""]
+             f"({', '.join(f'{n} {s}' for s, n in counts.items())}).", ""]
+    captions = dict(index.entries)
+    if index.lead_figure in index.written:
+        lines += [f"![{captions[index.lead_figure]}]({index.lead_figure})", ""]
+    lines += ["## Tables and figures", ""]
     for name, caption in index.entries:
         if name.endswith((".png", ".csv")):
             lines.append(f"- [{name}]({name}): {caption}")

@@ -46,36 +46,66 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(n=int(v.size), n_inf=int(v.size - finite.size), mean=mean, std=std)
 
 
-def number(x: float, metric: Optional[Metric] = None) -> str:
-    """One value as the tables write it: percentages for fractions, fixed decimals where the metric asks."""
+MAX_DECIMALS = 6
+
+
+def column_decimals(sums: Sequence[Summary], metric: Optional[Metric] = None) -> int:
+    """Decimals for every value of one table column, so that all its 'mean ± std' line up.
+
+    The metric's fixed `decimals` when it has them. Otherwise as many decimals as the smallest nonzero std of the
+    column (as shown: percentages for fractions) needs for one significant digit: every std of the column shows
+    at least one, and no mean claims more precision than the tightest seed spread beside it. Without any spread,
+    the smallest nonzero mean keeps three significant digits.
+    """
+    if metric is not None and metric.decimals is not None:
+        return metric.decimals
+    scale = 100.0 if metric is not None and metric.percent else 1.0
+    stds = [abs(s.std) * scale for s in sums if s.finite_values > 1 and math.isfinite(s.std) and s.std != 0]
+    means = [abs(s.mean) * scale for s in sums if s.finite_values and math.isfinite(s.mean) and s.mean != 0]
+    if stds:
+        decimals = -math.floor(math.log10(min(stds)))
+    elif means:
+        decimals = 2 - math.floor(math.log10(min(means)))
+    else:
+        decimals = 1
+    return min(max(decimals, 0), MAX_DECIMALS)
+
+
+def number(x: float, metric: Optional[Metric] = None, decimals: Optional[int] = None) -> str:
+    """One value as the tables write it: percentages for fractions; `decimals` fixed, else the metric's own,
+    else 3 significant digits."""
     if x != x:
         return DASH
     if math.isinf(x):
         return INF if x > 0 else f"-{INF}"
     if metric is not None and metric.percent:
         x = 100.0 * x
-    if metric is not None and metric.decimals is not None:
-        return f"{x:.{metric.decimals}f}"
-    text = f"{x:.3g}"
-    return "0" if text in ("-0", "0") else text
+    if decimals is None and metric is not None:
+        decimals = metric.decimals
+    text = f"{x:.{decimals}f}" if decimals is not None else f"{x:.3g}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
 
 
-def mean_std(summary: Summary, metric: Optional[Metric] = None) -> str:
+def mean_std(summary: Summary, metric: Optional[Metric] = None, decimals: Optional[int] = None) -> str:
     """'mean ± std' over the finite seeds; the mean alone for one seed."""
     if summary.finite_values == 0:
         return DASH
     if summary.finite_values == 1:
-        return f"{number(summary.mean, metric)} (1 seed)"
-    return f"{number(summary.mean, metric)} ± {number(summary.std, metric)}"
+        return f"{number(summary.mean, metric, decimals)} (1 seed)"
+    return f"{number(summary.mean, metric, decimals)} ± {number(summary.std, metric, decimals)}"
 
 
-def cell(summary: Summary, metric: Optional[Metric] = None, capacity: Optional[int] = None) -> str:
-    """The table cell of a summary: '6.3 ± 0.6 of 8', '∞', '∞ in 1 of 3 seeds (others 0.35 ± 0.1)', '—'."""
+def cell(summary: Summary, metric: Optional[Metric] = None, capacity: Optional[int] = None,
+         decimals: Optional[int] = None) -> str:
+    """The table cell of a summary: '6.3 ± 0.6 of 8', '∞', '∞ in 1 of 3 seeds (others 0.35 ± 0.10)', '—'.
+
+    decimals: those of the whole column (`column_decimals`); None: the metric's own or 3 significant digits.
+    """
     if summary.n == 0:
         return DASH
     if summary.n_inf == summary.n:
         return INF
-    text = mean_std(summary, metric)
+    text = mean_std(summary, metric, decimals)
     if capacity is not None:
         text = f"{text} of {capacity}"
     if summary.n_inf:

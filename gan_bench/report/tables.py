@@ -10,7 +10,7 @@ the configuration with the best mean ranking metric (ties broken by the group's 
 import dataclasses
 import json
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,8 @@ from gan_bench.report.naming import BOOKKEEPING, MODEL_KEYS, keys_varying_within
 SCORED_STATES = ("done", "diverged")
 STATES = ("done", "diverged", "failed", "running", "pending")
 # Columns load.py derives per trial (not configuration keys).
-DERIVED = ("results_dir", "id", "model", "dataset", "state", "step", "error", "n_evals", "sweep", "config_id",
-           "config", "loss", "penalty", "pack") + MODEL_KEYS
+DERIVED = ("results_dir", "folder", "id", "model", "dataset", "state", "step", "error", "n_evals", "sweep",
+           "config_id", "config", "loss", "penalty", "pack") + MODEL_KEYS
 
 
 def score_column(metric: str, which: str = "final") -> str:
@@ -87,10 +87,21 @@ def _rank_key(group: MetricGroup, sums: Dict[str, summaries.Summary]) -> Tuple[f
 
 @dataclasses.dataclass
 class Table:
-    """A table: every column (`frame`, for CSV), the columns the text formats show, and notes on the values."""
+    """A table: every column (`frame`, for CSV), the columns the text formats show, and notes on the values.
+
+    decimals: metric key → decimals of its column (`summaries.column_decimals`), for text that quotes the table.
+    headers: frame column → the header the text formats show instead (configuration keys without underscores).
+    """
     frame: pd.DataFrame
     shown: List[str]
     notes: List[str]
+    decimals: Dict[str, int] = dataclasses.field(default_factory=dict)
+    headers: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def header(key: str) -> str:
+    """A configuration key as a column header, in the words of the metric headers: 'batch_size' → 'batch size'."""
+    return key.replace("_", " ")
 
 
 def metric_table(df: pd.DataFrame, group: MetricGroup, which: str = "final") -> Table:
@@ -99,6 +110,7 @@ def metric_table(df: pd.DataFrame, group: MetricGroup, which: str = "final") -> 
     Columns: dataset, model, one text column per metric (its label), seeds (scored trials of the configuration),
     trials (all its trials), the configuration keys that vary within a dataset, note (why a row is empty or
     suspicious), and for CSV `<metric>_mean`, `<metric>_std`, `<metric>_inf` (seeds with an infinite value).
+    Every value of a metric column has the same decimals (`summaries.column_decimals` over the column).
     """
     members = in_group(df, group, which)
     keys = config_keys(members)
@@ -108,44 +120,55 @@ def metric_table(df: pd.DataFrame, group: MetricGroup, which: str = "final") -> 
         capacity = group.capacity(dataset) if group.capacity else None
         ranked = []
         for model in sorted(part["model"].unique()):
-            rank, row = _best_row(part[part["model"] == model], group, which, capacity, keys)
-            ranked.append((rank, model, {**row, "dataset": dataset, "model": model}))
+            rank, row = _best_row(part[part["model"] == model], group, which, keys)
+            ranked.append((rank, model, {**row, "dataset": dataset, "model": model, "_capacity": capacity}))
         rows.extend(row for _, _, row in sorted(ranked, key=lambda item: item[:2]))
+    decimals = {key: summaries.column_decimals([r["_sums"][key] for r in rows if "_sums" in r], group.metric(key))
+                for key in group.keys}
+    for row in rows:
+        sums, capacity = row.pop("_sums", None), row.pop("_capacity")
+        for key in group.keys:
+            metric = group.metric(key)
+            row[metric.label] = summaries.DASH if sums is None else summaries.cell(
+                sums[key], metric, capacity if key == group.keys[0] else None, decimals[key])
     labels = [group.metric(k).label for k in group.keys]
     shown = ["dataset", "model"] + labels + ["seeds", "trials"] + keys
     frame = pd.DataFrame(rows, columns=shown + ["note", "config_id"] + [
         f"{k}_{s}" for k in group.keys for s in ("mean", "std", "inf")])
     if frame["note"].fillna("").astype(str).str.len().any():
         shown.append("note")
-    return Table(frame=frame, shown=shown, notes=notes.table_notes(members, frame, group, which))
+    return Table(frame=frame, shown=shown, notes=notes.table_notes(members, frame, group, which), decimals=decimals,
+                 headers={k: header(k) for k in keys})
 
 
-def _best_row(trials: pd.DataFrame, group: MetricGroup, which: str, capacity: Optional[int],
-              keys: List[str]) -> Tuple[Tuple[float, ...], dict]:
-    """(rank key, row) of one model: its best configuration's summaries, or an empty row with the reason.
+def _shared_values(trials: pd.DataFrame, keys: List[str]) -> dict:
+    """The configuration values every trial of `trials` shares (a key the trials disagree on is left out)."""
+    return {k: trials[k].iloc[0] for k in keys if trials[k].astype(str).nunique() == 1}
 
-    capacity: the number of modes K of the dataset, written as "x of K" after the group's first metric.
+
+def _best_row(trials: pd.DataFrame, group: MetricGroup, which: str, keys: List[str]) -> Tuple[Tuple[float, ...], dict]:
+    """(rank key, row) of one model: its best configuration's summaries (`_sums`), or an empty row with the reason.
+
+    An empty row still shows the configuration values all the model's trials share (a sweep that runs PacGAN with
+    a larger batch shows it before any trial finishes).
     """
     ranked_configs = []
     for config_id, config in scored(trials, group.primary, which).groupby("config_id", sort=True):
         sums = {k: summaries.summarize(values(config, k, which)) for k in group.keys}
         ranked_configs.append((_rank_key(group, sums), config_id, sums))
-    row: dict = {}
     if not ranked_configs:
-        row.update({group.metric(k).label: summaries.DASH for k in group.keys})
-        row.update(seeds=0, trials=len(trials), note=notes.empty_row_reason(trials, group, which))
+        row = {**_shared_values(trials, keys), "seeds": 0, "trials": len(trials),
+               "note": notes.empty_row_reason(trials, group, which)}
         return (math.inf,), row
     rank, config_id, sums = min(ranked_configs, key=lambda item: (item[0], item[1]))
     config = trials[trials["config_id"] == config_id]
+    row: dict = {"_sums": sums}
     for key in group.keys:
-        metric = group.metric(key)
-        row[metric.label] = summaries.cell(sums[key], metric, capacity if key == group.keys[0] else None)
         row[f"{key}_mean"], row[f"{key}_std"], row[f"{key}_inf"] = sums[key].mean, sums[key].std, sums[key].n_inf
-    first = config.iloc[0]
-    row.update({k: first[k] for k in keys})
-    warning = group.row_check({k: sums[k].value for k in group.keys}) if group.row_check else None
+    row.update({k: config.iloc[0][k] for k in keys})
+    flagged = group.caveat is not None and group.caveat.applies({k: sums[k].value for k in group.keys})
     row.update(seeds=len(scored(config, group.primary, which)), trials=len(config), config_id=config_id,
-               note=warning or "")
+               note=group.caveat.note() if flagged else "")
     return rank, row
 
 

@@ -8,7 +8,7 @@ Every file is written atomically.
 import math
 import os
 import re
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import pandas as pd
 
@@ -77,12 +77,14 @@ def markdown_table(shown: pd.DataFrame, caption: str, notes: Sequence[str] = ())
 
 
 def write_table(frame: pd.DataFrame, out_dir: str, stem: str, caption: str, shown: Sequence[str] = None,
-                notes: Sequence[str] = ()) -> Dict[str, str]:
+                notes: Sequence[str] = (), headers: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """Write `frame` as `<stem>.csv` (all columns), `<stem>.md` and `<stem>.tex` (the `shown` columns).
 
+    headers: {column: header} for the markdown and LaTeX headers; the CSV keeps the column names.
     Returns {'csv': path, 'md': path, 'tex': path}.
     """
     visible = frame[list(shown)] if shown is not None else frame
+    visible = visible.rename(columns=headers or {})
     paths = {ext: os.path.join(out_dir, f"{stem}.{ext}") for ext in ("csv", "md", "tex")}
     atomic_write_text(paths["csv"], frame.to_csv(index=False))
     atomic_write_text(paths["md"], markdown_table(visible, caption, notes))
