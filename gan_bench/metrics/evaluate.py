@@ -240,8 +240,8 @@ class EvalContext:
         if split not in self._splits:
             name = getattr(self.dataset, "name", None)
             if name is None:
-                raise ValueError(f"fid.reference_splits needs the dataset the real images come from (a trial or "
-                                 f"`gan-bench eval`); here there are only the real images")
+                raise ValueError("fid.reference_splits needs the dataset the real images come from (a trial or "
+                                 "`gan-bench eval`); here there are only the real images")
             from gan_bench import data  # pylint: disable=import-outside-toplevel
             self._splits[split] = data.load(name, split=split, data_dir=self.data_dir)
         return self._splits[split]

@@ -72,8 +72,8 @@ def _text(value: Any) -> str:
 
 
 def protocol_id(record: Dict[str, Any]) -> str:
-    """Canonical one-line form of a record, e.g.
-    `inception_pool3|fid_inception_v3@6726825d0af5f729|resize=clean|precision=float32|real=cifar10:test:10000:…|fake=10000|G=ema`.
+    """Canonical one-line form of a record, e.g. `inception_pool3|fid_inception_v3@6726825d0af5f729|
+    resize=clean|precision=float32|real=cifar10:test:10000:<real_sha256>|fake=10000|G=ema` (one line).
 
     Two records give the same string exactly when they agree on every field (weights hash shortened to 16 hex
     digits); a record missing a field reads as null there. Report code groups scores by it.
