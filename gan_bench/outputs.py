@@ -133,12 +133,17 @@ def save_samples_png(path: str, samples: np.ndarray, real: Optional[np.ndarray] 
     2-D points get a titled plot: `title`, or by default the trial folder's name and the step read from a path
     `<trial>/samples/step_<n>.png`. Generated points are drawn semi-transparent and the real points on top as
     small dark markers, so a generator piled on the modes cannot hide them. The view spans the real data and the
-    bulk (2nd-98th percentile) of the generated points; points outside it are counted in the legend.
+    bulk (2nd-98th percentile) of the generated points; points outside it are counted in the legend. 2-D points
+    are also kept as numbers beside the picture (`step_<n>.npz`, array `generated`, a few KB), so a report can
+    redraw them side by side with other trials' without running the generator again.
     """
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if samples.ndim == 2:
+        arrays = io.BytesIO()
+        np.savez(arrays, generated=np.asarray(samples, np.float32))
+        atomic_write_bytes(os.path.splitext(path)[0] + ".npz", arrays.getvalue())
         picture = _scatter(samples, real, title if title is not None else _title_from_path(path))
     else:
         picture = image_grid(samples[:64])

@@ -288,7 +288,9 @@ def test_sample_scatter_shows_real_points_over_generated(tmp_path):
     picture = save_samples_png(str(path), fake, real)
     assert np.array_equal(_pixels(path), picture)
     assert (picture.sum(axis=-1) < 150).any()  # dark real markers stay visible over the generated points
-    assert [f for f in os.listdir(path.parent) if f != path.name] == []  # written atomically, nothing left over
+    # written atomically, nothing left over; the points themselves beside the picture
+    assert sorted(os.listdir(path.parent)) == ["step_0001500.npz", "step_0001500.png"]
+    np.testing.assert_array_equal(np.load(path.with_suffix(".npz"))["generated"], fake.astype(np.float32))
     images = save_samples_png(str(tmp_path / "grid.png"), rng.uniform(-1, 1, (10, 8, 8, 1)))
     assert images.shape == (16, 64, 1)
 
