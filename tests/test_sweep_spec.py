@@ -148,10 +148,11 @@ def test_trial_records_and_gin_bindings(tmp_path):
     """)
     (t,) = expand_sweep(path)
     rec = t.record()
-    assert rec["gin_files"] == [os.path.join(REPO, "gin_configs", "presets", "smoke.gin")]
+    assert t.gin_files == (os.path.join(REPO, "gin_configs", "presets", "smoke.gin"),)  # what trials run from
+    assert rec["gin_files"] == [os.path.join("gin_configs", "presets", "smoke.gin")]  # recorded: repo-relative
     assert rec["bindings"] == {"trial.loss": "hinge", "trial.seed": 0} and rec["seed"] == 0
     assert rec["gin_bindings"] == ["trial.batch_size = 32", "trial.loss = 'hinge'", "trial.seed = 0"]
-    assert rec["sweep"] == path
+    assert rec["sweep"] == path  # outside the repository: kept as it is
 
 
 @pytest.mark.parametrize("text, pattern", [

@@ -38,9 +38,20 @@ class Trial:
     gin_bindings: Tuple[str, ...]
 
     def record(self) -> dict:
-        """The trial.json record (docs/ARCHITECTURE.md "Sweep trial record", plus the exact gin_bindings)."""
-        return {"id": self.id, "sweep": self.sweep, "gin_files": list(self.gin_files),
+        """The trial.json record (docs/ARCHITECTURE.md "Sweep trial record", plus the exact gin_bindings).
+
+        Files inside the repository are recorded relative to its root, so a committed results folder names no
+        machine's paths; the executors run trials from the absolute paths of this object, not from the record.
+        """
+        return {"id": self.id, "sweep": record_path(self.sweep),
+                "gin_files": [record_path(f) for f in self.gin_files],
                 "bindings": self.bindings, "seed": self.seed, "gin_bindings": list(self.gin_bindings)}
+
+
+def record_path(path: str) -> str:
+    """`path` relative to the repository root when it lies inside it, else unchanged."""
+    relative = os.path.relpath(path, _REPO_ROOT)
+    return path if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
 
 
 @dataclasses.dataclass
