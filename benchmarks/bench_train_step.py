@@ -120,10 +120,21 @@ def write_json(path: str, obj) -> None:
 
 
 def all_im2col():
-    """Context: convolutions traced inside it run as im2col (K*K strided slices, one matmul) at every size,
-    gan_bench's own formulation (`conv_ops.im2col_up_to`), which the package uses only up to 8x8 inputs."""
-    from gan_bench.nets import conv_ops  # pylint: disable=import-outside-toplevel
-    return conv_ops.im2col_up_to(float("inf"))
+    """The convolution implementation that runs every convolution as im2col (K*K strided slices, one matmul):
+    gan_bench's CPU-tuned forms with the population's bound; solo steps use im2col only up to 8x8 inputs."""
+    from gan_bench.nets import conv_impl  # pylint: disable=import-outside-toplevel
+    return conv_impl("cpu_tuned", population=True)
+
+
+def im2col_engine(engine):
+    """An object with `engine`'s train step (`.step`, for `run_steps`), compiled with `all_im2col()` nets."""
+    import dataclasses  # pylint: disable=import-outside-toplevel
+    import functools  # pylint: disable=import-outside-toplevel
+    import types  # pylint: disable=import-outside-toplevel
+    from gan_bench.gan.train_step import train_step  # pylint: disable=import-outside-toplevel
+    model = dataclasses.replace(engine.model, generator=engine.model.generator.clone(conv=all_im2col()),
+                                discriminator=engine.model.discriminator.clone(conv=all_im2col()))
+    return types.SimpleNamespace(step=jax.jit(functools.partial(train_step, model), donate_argnums=0))
 
 
 def n_params(tree) -> int:
@@ -154,9 +165,9 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
 
     runs = [jax_run]
     if im2col:
-        engine2, state2, _ = make_engine(cfg)
-        with all_im2col():  # traced and compiled here, so the executable uses im2col convs
-            box["state2"], _ = run_steps(engine2, state2, real, 1)
+        _, state2, _ = make_engine(cfg)
+        engine2 = im2col_engine(engine)
+        box["state2"], _ = run_steps(engine2, state2, real, 1)  # compile + first step
 
         def im2col_run():
             box["state2"], seconds = run_steps(engine2, box["state2"], real, steps)
@@ -203,22 +214,22 @@ OPS = [("dcgan G g_dc1", "tconv", 2, 512, 5, 256, 2, 1), ("dcgan G g_dc2", "tcon
 def _jax_op_fns(kind, h, c, k, o, s, batch, form):
     """{direction: compiled fn}, args: forward, input gradient (dx) and weight gradient (dw) of one layer.
 
-    form "lax": `lax.conv_general_dilated` / `lax.conv_transpose` and JAX's own gradients; "gan_bench": what the
-    nets run (`conv_ops.conv2d` / `conv_ops.conv_transpose_same`, with their formulations and custom VJPs).
+    form "lax": `lax.conv_general_dilated` / `lax.conv_transpose` and JAX's own gradients; otherwise a gan_bench
+    convolution implementation (`ConvImpl.conv2d` / `.conv_transpose_same`, with its formulations and custom
+    VJPs).
     """
     import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-    from gan_bench.nets import conv_ops  # pylint: disable=import-outside-toplevel
     dims = ("NHWC", "HWIO", "NHWC")
     x = jax.random.normal(jax.random.PRNGKey(0), (batch, h, h, c))
     if kind == "tconv":  # TF kernel layout [k, k, C_out, C_in]; output s*h (SAME)
         w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, o, c))
         f = ((lambda x, w: jax.lax.conv_transpose(x, w, (s, s), "SAME", dimension_numbers=dims,
                                                   transpose_kernel=True)) if form == "lax" else
-             (lambda x, w: conv_ops.conv_transpose_same(x, w, s, (h * s, h * s))))
+             (lambda x, w: form.conv_transpose_same(x, w, s, (h * s, h * s))))
     else:
         w = 0.02 * jax.random.normal(jax.random.PRNGKey(1), (k, k, c, o))
         f = ((lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), "SAME", dimension_numbers=dims))
-             if form == "lax" else (lambda x, w: conv_ops.conv2d(x, w, s, "SAME")))
+             if form == "lax" else (lambda x, w: form.conv2d(x, w, s, "SAME")))
     g = jnp.ones_like(f(x, w))
     fns = {"fwd": (lambda x, w, g: f(x, w)), "dx": (lambda x, w, g: jax.vjp(lambda x: f(x, w), x)[1](g)[0]),
            "dw": (lambda x, w, g: jax.vjp(lambda w: f(x, w), w)[1](g)[0])}
@@ -242,7 +253,9 @@ def _torch_op_fns(kind, h, c, k, o, s, batch, device):
 
 
 def run_ops(batch: int, reps: int, torch_device: str = "cpu") -> list:
-    """Milliseconds (median of interleaved reps) of each op and direction: lax, gan_bench, im2col, torch."""
+    """Milliseconds (median of interleaved reps) of each op and direction: lax, gan_bench (the cpu_tuned
+    implementation, as solo steps run it), im2col (every convolution as im2col), torch."""
+    from gan_bench.nets import conv_impl  # pylint: disable=import-outside-toplevel
     import torch_nets  # pylint: disable=import-outside-toplevel
     device = torch_nets.torch_device(torch_device)
     rows = []
@@ -251,9 +264,8 @@ def run_ops(batch: int, reps: int, torch_device: str = "cpu") -> list:
     for name, kind, h, c, k, o, s, mult in OPS:
         b = batch * mult
         lax_fns, args = _jax_op_fns(kind, h, c, k, o, s, b, "lax")
-        ours, _ = _jax_op_fns(kind, h, c, k, o, s, b, "gan_bench")
-        with all_im2col():
-            i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b, "gan_bench")
+        ours, _ = _jax_op_fns(kind, h, c, k, o, s, b, conv_impl("cpu_tuned"))
+        i2c, _ = _jax_op_fns(kind, h, c, k, o, s, b, all_im2col())
         tor = _torch_op_fns(kind, h, c, k, o, s, b, device)
         for direction in ("fwd", "dx", "dw"):
             def timed(fn, block):

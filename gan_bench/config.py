@@ -27,6 +27,7 @@ class TrialConfig:
     d_norm: str = "none"  # none | batch | layer | spectral | weight
     g_norm: str = "batch"  # none | batch
     bn_stats: str = "global"  # global (cross-replica) | per_device (as separate replicas)
+    conv_impl: str = "auto"  # auto | xla | cpu_tuned: how the nets convolve (gan_bench/nets/conv_choice.py)
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (on [-1, 1])
     # Objective.
@@ -66,6 +67,7 @@ CHOICES = {
     "d_norm": ("none", "batch", "layer", "spectral", "weight"),
     "g_norm": ("none", "batch"),
     "bn_stats": ("global", "per_device"),
+    "conv_impl": ("auto", "xla", "cpu_tuned"),
     "z_dist": ("normal", "uniform"),
     "optimizer": ("adam", "rmsprop"),
 }

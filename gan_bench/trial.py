@@ -29,7 +29,6 @@ from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import d_regularizer
 from gan_bench.gan.state import TRACED_HPARAMS, hparams_of, init_state, make_optimizers
 from gan_bench.gan.train_step import GANModel, train_step
-from gan_bench.nets import conv_ops
 from gan_bench.outputs import (FINAL_STATES, MetricsLog, clear_status, read_status, save_samples_png,
                                write_status)
 
@@ -40,7 +39,7 @@ _EVAL_Z = 0xE7A1  # purpose constant of the fixed evaluation latents
 _MEMBER_FIELDS = set(TRACED_HPARAMS) | {"seed"}
 
 
-def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1) -> GANModel:
+def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1, *, conv: nets.ConvImpl) -> GANModel:
     """The static part of the trial; raises ValueError for unknown names or impossible shapes."""
     loss_fn = LOSSES.get(cfg.loss)
     penalty_fn, d_projection = d_regularizer(cfg.penalty)  # weight clipping is a projection, not a term
@@ -48,7 +47,7 @@ def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1) -> GANModel:
     check_settings(cfg.metrics)  # an unknown metric or metric option fails now, not at the first evaluation
     generator, discriminator = nets.build(
         cfg.architecture, data_shape=tuple(dataset.shape), z_dim=cfg.z_dim, d_norm=cfg.d_norm,
-        g_norm=cfg.g_norm, bn_groups=bn_groups)
+        g_norm=cfg.g_norm, bn_groups=bn_groups, conv=conv)
     g_tx, d_tx = make_optimizers(cfg)
     return GANModel(generator=generator, discriminator=discriminator, loss_fn=loss_fn,
                     penalty_fn=penalty_fn, d_projection=d_projection, z_dim=cfg.z_dim, z_dist=cfg.z_dist,
@@ -118,16 +117,15 @@ class Prefetcher:
         self._thread.join()
 
 
-def _convs_as_im2col_on_cpu(step):
-    """On CPU, trace a population's convolutions as im2col: per-member kernels make them batched matmuls
-    instead of grouped convolutions, which XLA CPU runs slowly. Accelerators keep their own convolutions."""
-    if jax.default_backend() != "cpu":
-        return step
-
-    def traced(*args):
-        with conv_ops.im2col_up_to(float("inf")):
-            return step(*args)
-    return traced
+def choose_conv(cfg: TrialConfig, dataset, bn_groups: int, population: int, workdirs=()) -> nets.ConvChoice:
+    """`trial.conv_impl` resolved once for the run's nets and shapes (population: members of a vmapped step,
+    0 for a solo one; workdirs: trial folders whose recorded choice a resumed run keeps)."""
+    def generator_and_discriminator(conv):
+        model = build_model(cfg, dataset, bn_groups, conv=conv)
+        return model.generator, model.discriminator
+    d_input = (2 * cfg.batch_size // cfg.pack,) + tuple(dataset.shape[:-1]) + (dataset.shape[-1] * cfg.pack,)
+    return nets.choose_conv_impl(cfg.conv_impl, generator_and_discriminator, (cfg.batch_size, cfg.z_dim), d_input,
+                                 population, workdirs)
 
 
 class Engine:
@@ -138,12 +136,16 @@ class Engine:
     the batch axis is.
     """
 
-    def __init__(self, cfg: TrialConfig, members: int, stacked: bool):
+    def __init__(self, cfg: TrialConfig, members: int, stacked: bool, workdirs: Sequence[str] = ()):
         self.cfg, self.members, self.stacked = cfg, members, stacked
         parallel.check_divisible(cfg.batch_size)
         self.dataset = data.load(cfg.dataset, split="train", data_dir=cfg.data_dir)
         bn_groups = jax.device_count() if cfg.bn_stats == "per_device" else 1
-        self.model = build_model(cfg, self.dataset, bn_groups)
+        self.conv = choose_conv(cfg, self.dataset, bn_groups, members if stacked else 0, workdirs)
+        self.model = build_model(cfg, self.dataset, bn_groups, conv=self.conv.impl)
+        # A member's own calls (samples, metrics through G) are unbatched: the solo variant of the choice.
+        member_model = (self.model if self.conv.member_impl == self.conv.impl else
+                        build_model(cfg, self.dataset, bn_groups, conv=self.conv.member_impl))
         self.mesh = parallel.data_mesh()
         self.rows = parallel.process_slice(cfg.batch_size)
         self.is_chief = jax.process_index() == 0
@@ -154,18 +156,18 @@ class Engine:
             self._batch_axis, state_sharding = 1, rep
         elif members % jax.device_count() == 0:
             self._batch_axis, state_sharding = 0, parallel.batch_sharding(self.mesh, 0)
-            init, step = jax.vmap(init), _convs_as_im2col_on_cpu(jax.vmap(step))
+            init, step = jax.vmap(init), jax.vmap(step)
         else:
             self._batch_axis, state_sharding = 2, rep
-            init, step = jax.vmap(init), _convs_as_im2col_on_cpu(jax.vmap(step))
+            init, step = jax.vmap(init), jax.vmap(step)
         self.state_sharding = state_sharding
         self.init = jax.jit(init, out_shardings=state_sharding)
         self.step = jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, state_sharding),
                             in_shardings=(state_sharding, parallel.batch_sharding(self.mesh, self._batch_axis)))
-        self._sample = jax.jit(lambda params, g_collections, z: self.model.generate(params, g_collections, z))
+        self._sample = jax.jit(lambda params, g_collections, z: member_model.generate(params, g_collections, z))
         # One generator function for the whole run: metrics that differentiate through G (polygon recall)
         # compile it once and get each evaluation's weights as data.
-        self.generate = lambda variables, z: self.model.generate(variables[0], variables[1], z)
+        self.generate = lambda variables, z: member_model.generate(variables[0], variables[1], z)
 
     def load(self, cfgs: List[TrialConfig], step: int):
         batches = [real_batches(c, self.dataset, step, self.rows) for c in cfgs]
@@ -257,6 +259,7 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
     start = int(np.min(jax.device_get(state.step)))
     for m in members:
         m.write_config()
+        nets.write_conv_record(m.workdir, engine.conv)
         m.metrics_log.truncate_after(start)
         m.writer = _tensorboard(m.workdir) if engine.is_chief else None
     log.info("%d trial(s) %s: steps %d..%d on %d device(s)", len(members), members[0].workdir, start,
@@ -398,7 +401,8 @@ def run_population(workdirs: Sequence[str], gin_files: Sequence[Sequence[str]],
             clear_status(m.workdir)  # a rerun of a failed trial starts without the old failure on record
         # One member left (the others finished before a restart) runs unstacked: a vmapped step over one
         # member ran at 0.64-0.96x the solo step's speed on CPU (BENCHMARKS.md), for the same numbers.
-        engine = Engine(members[0].cfg, len(members), stacked and len(members) > 1)
+        engine = Engine(members[0].cfg, len(members), stacked and len(members) > 1,
+                        workdirs=[m.workdir for m in members])
         results = run_members(engine, members)
     except Exception as e:
         for i in todo:

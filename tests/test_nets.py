@@ -1,4 +1,8 @@
-"""Networks: layers against NumPy / lax oracles, shapes of every family, hand-derived parameter counts."""
+"""Networks: layers and every convolution implementation against NumPy / lax / flax oracles, shapes of every
+family, hand-derived parameter counts, and the package's import structure."""
+import ast
+import os
+
 import gin
 import jax
 import jax.numpy as jnp
@@ -7,9 +11,10 @@ import pytest
 from flax import linen as nn
 
 from gan_bench import nets
-from gan_bench.nets import conv_ops, layers
+from gan_bench.nets import layers
 
 KEY = jax.random.PRNGKey(0)
+CPU_TUNED = nets.conv_impl("cpu_tuned")
 TINY = {"mlp": ("g_width", "d_width", 8), "infogan": ("g_width", "d_width", 4), "dcgan": ("g_width", "d_width", 4),
         "sndcgan": ("g_width", "d_width", 4), "resnet_cifar": ("g_width", "d_width", 8)}
 SHAPES = {"mlp": (2,), "infogan": (28, 28, 1), "dcgan": (28, 28, 1), "sndcgan": (32, 32, 3),
@@ -30,7 +35,7 @@ def _count(variables):
 # ---- spectral norm -------------------------------------------------------------------------------------
 
 def test_spectral_norm_sigma_matches_svd_and_u_updates_only_in_training():
-    layer = layers.Conv(6, 3, 1, weight_norm="spectral")
+    layer = layers.Conv(features=6, kernel_size=3, weight_norm="spectral", conv=CPU_TUNED)
     x = jnp.asarray(np.random.RandomState(0).randn(2, 5, 5, 4), jnp.float32)
     variables = layer.init(KEY, x, train=False)
     kernel = np.asarray(variables["params"]["kernel"])
@@ -58,7 +63,7 @@ def test_spectral_norm_sigma_matches_svd_and_u_updates_only_in_training():
 
 
 def test_weight_norm_columns_have_norm_g():
-    layer = layers.Dense(3, weight_norm="weight")
+    layer = layers.Dense(features=3, weight_norm="weight")
     x = jnp.eye(5)
     variables = layer.init(KEY, x)
     params = dict(variables["params"], g=jnp.asarray([1.0, 2.0, 3.0]), bias=jnp.zeros(3))
@@ -66,93 +71,103 @@ def test_weight_norm_columns_have_norm_g():
     np.testing.assert_allclose(np.linalg.norm(w, axis=0), [1.0, 2.0, 3.0], rtol=1e-5)
 
 
-# ---- sub-pixel transposed convolution -------------------------------------------------------------------
+# ---- convolutions, every implementation through the public switch ----------------------------------------
+
+# (trial.conv_impl name, population): XLA's own convolutions, the CPU-tuned forms of a solo step, and those of a
+# vmapped population (every convolution as im2col).
+IMPLS = [("xla", False), ("cpu_tuned", False), ("cpu_tuned", True)]
+IMPL_IDS = ["xla", "cpu_tuned", "cpu_tuned_population"]
+DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _impl(name, population):
+    return nets.conv_impl(name, population)
+
 
 def _tf_conv2d_transpose(y, kernel, stride, out_hw):
     """Oracle: TF's conv2d_transpose is by definition the input-gradient of a SAME conv2d."""
     def conv(x):
-        return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "SAME",
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "SAME", dimension_numbers=DIMS)
     x0 = jnp.zeros((y.shape[0],) + tuple(out_hw) + (kernel.shape[2],))
     return jax.vjp(conv, x0)[1](y)[0]
 
 
-def _adjoint_grads_of_cheaper_form(y, kernel, s, pads, out_hw):
-    form, _ = conv_ops._cheaper_stride1_form(y.shape[1:3], kernel.shape[0], s, pads, out_hw)
-    return conv_ops._conv_transpose_adjoint_grads(y, kernel, s, pads, out_hw, form)
+def _conv_transpose_layer(impl, kernel, stride, out_hw):
+    """`layers.ConvTranspose` with the given kernel and zero bias, as a function of (y, kernel)."""
+    k, _, features, _ = kernel.shape
+    layer = layers.ConvTranspose(features=features, kernel_size=k, strides=stride, output_size=out_hw, conv=impl)
+    return lambda y, kk: layer.apply({"params": {"kernel": kk, "bias": jnp.zeros(features)}}, y)
 
 
-def _transposed(form):
-    """conv_transpose_same (which picks a formulation), or one formulation forced, same signature."""
-    if form == "auto":
-        return conv_ops.conv_transpose_same
-    fn = {"subpixel": conv_ops._conv_transpose_subpixel, "d2s": conv_ops._conv_transpose_d2s,
-          "col2im": conv_ops._conv_transpose_col2im, "adjoint": _adjoint_grads_of_cheaper_form}[form]
-
-    def run(y, kernel, s, out_hw):
-        k = kernel.shape[0]
-        pads = tuple(conv_ops._same_pad_before(y.shape[i], out_hw[i - 1], k, s) for i in (1, 2))
-        return fn(y, kernel, s, pads, tuple(out_hw))
-    return run
+# The CPU-tuned implementation picks a formulation by shape; these cases reach each one (solo step): col2im
+# (4, 2, 4, 8), (3, 2, 4, 8), (3, 2, 5, 9); sub-pixel on im2col (5, 2, 4, 8), (5, 2, 4, 7), (2, 2, 3, 6);
+# depth-to-space on im2col (4, 2, 3, 5); sub-pixel with the adjoint's gradients (5, 2, 7, 14), (5, 2, 7, 13),
+# (3, 1, 5, 5), (5, 2, 9, 17); depth-to-space with them (4, 2, 9, 18), (6, 3, 9, 25). A population runs the
+# last six on im2col.
+TRANSPOSED = [(4, 2, 4, 8), (5, 2, 4, 8), (5, 2, 4, 7), (5, 2, 7, 14), (5, 2, 7, 13), (4, 2, 3, 5), (3, 1, 5, 5),
+              (3, 2, 4, 8), (3, 2, 5, 9), (2, 2, 3, 6), (4, 2, 9, 18), (5, 2, 9, 17), (6, 3, 9, 25)]
 
 
-@pytest.mark.parametrize("form", ["auto", "subpixel", "d2s", "col2im", "adjoint"])
-@pytest.mark.parametrize("k,s,h,out", [(4, 2, 4, 8), (5, 2, 4, 8), (5, 2, 4, 7), (5, 2, 7, 14), (5, 2, 7, 13),
-                                       (4, 2, 3, 5), (3, 1, 5, 5), (3, 2, 4, 8), (3, 2, 5, 9),
-                                       (2, 2, 3, 6), (4, 2, 9, 18), (5, 2, 9, 17), (6, 3, 9, 25)])
-def test_conv_transpose_matches_tf_same_alignment(k, s, h, out, form):
-    # h = 9 (81 pixels) takes the adjoint-gradient path under "auto"; the smaller ones take im2col
+@pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
+@pytest.mark.parametrize("k,s,h,out", TRANSPOSED)
+def test_conv_transpose_matches_tf_same_alignment(k, s, h, out, impl):
     rng = np.random.RandomState(k * 100 + h)
     y = jnp.asarray(rng.randn(2, h, h, 3), jnp.float32)
     kernel = jnp.asarray(rng.randn(k, k, 5, 3), jnp.float32)
     with jax.default_matmul_precision("highest"):
-        got = _transposed(form)(y, kernel, s, (out, out))
-    np.testing.assert_allclose(np.asarray(got), np.asarray(_tf_conv2d_transpose(y, kernel, s, (out, out))),
-                               atol=1e-4)
+        got = _conv_transpose_layer(_impl(*impl), kernel, s, (out, out))(y, kernel)
+        expect = _tf_conv2d_transpose(y, kernel, s, (out, out))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expect), atol=1e-4)
     if out == s * h:  # lax / flax implement the even-size case directly
-        lax_out = jax.lax.conv_transpose(y, kernel, (s, s), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                         transpose_kernel=True)
+        lax_out = jax.lax.conv_transpose(y, kernel, (s, s), "SAME", dimension_numbers=DIMS, transpose_kernel=True,
+                                         precision=jax.lax.Precision.HIGHEST)
         np.testing.assert_allclose(np.asarray(got), np.asarray(lax_out), atol=1e-4)
-        flax_layer = nn.ConvTranspose(5, (k, k), (s, s), padding="SAME", transpose_kernel=True)
+        flax_layer = nn.ConvTranspose(5, (k, k), (s, s), padding="SAME", transpose_kernel=True,
+                                      precision=jax.lax.Precision.HIGHEST)
         flax_out = flax_layer.apply({"params": {"kernel": kernel, "bias": jnp.zeros(5)}}, y)
         np.testing.assert_allclose(np.asarray(got), np.asarray(flax_out), atol=1e-4)
 
 
-@pytest.mark.parametrize("form", ["subpixel", "d2s", "col2im", "adjoint"])
-@pytest.mark.parametrize("k,out", [(3, 8), (4, 8), (5, 8), (5, 7)])
-def test_conv_transpose_gradients_match_lax(k, out, form):
-    """Oracle: the same transposed conv as the input-gradient of lax's SAME conv, differentiated by JAX."""
+@pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
+@pytest.mark.parametrize("k,h,out", [(3, 4, 8), (4, 4, 8), (5, 4, 7), (4, 3, 5), (5, 7, 13), (4, 9, 18)])
+def test_conv_transpose_gradients_match_lax(k, h, out, impl):
+    """Oracle: the same transposed conv as the input-gradient of lax's SAME conv, differentiated by JAX
+    (col2im, sub-pixel and depth-to-space on im2col, and both forms under the adjoint's custom gradients)."""
     rng = np.random.RandomState(k + out)
-    y = jnp.asarray(rng.randn(2, 4, 4, 3), jnp.float32)
+    y = jnp.asarray(rng.randn(2, h, h, 3), jnp.float32)
     kernel = jnp.asarray(rng.randn(k, k, 2, 3), jnp.float32)
+    layer = _conv_transpose_layer(_impl(*impl), kernel, 2, (out, out))
     lax_fn = lambda yy, kk: jnp.sum(jnp.sin(_tf_conv2d_transpose(yy, kk, 2, (out, out))))  # noqa: E731
-    our_fn = lambda yy, kk: jnp.sum(jnp.sin(_transposed(form)(yy, kk, 2, (out, out))))  # noqa: E731
+    our_fn = lambda yy, kk: jnp.sum(jnp.sin(layer(yy, kk)))  # noqa: E731
     with jax.default_matmul_precision("highest"):
         for ours, theirs in zip(jax.grad(our_fn, (0, 1))(y, kernel), jax.grad(lax_fn, (0, 1))(y, kernel)):
             np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
 @pytest.mark.parametrize("size,k,stride,padding", [(16, 4, 2, "SAME"), (16, 5, 2, "SAME"), (17, 5, 2, "SAME"),
                                                    (12, 3, 2, "SAME"), (13, 4, 3, "SAME"),
-                                                   (10, 3, 2, ((0, 0), (2, 1))), (11, 4, 2, "VALID")])
-def test_strided_conv_gradients_match_lax_to_second_order(size, k, stride, padding):
-    """conv2d's strided convs above the im2col size take their input gradient from the transposed conv; the
-    oracle is JAX's own differentiation of lax.conv_general_dilated, for the gradients and for the gradient of
-    a gradient-penalty term (reverse over reverse, as WGAN-GP / R1 / DRAGAN differentiate D)."""
-    from gan_bench.nets.conv_ops import IM2COL_MAX_PIXELS, conv2d
-    assert size * size > IM2COL_MAX_PIXELS
+                                                   (10, 3, 2, ((0, 0), (2, 1))), (11, 4, 2, "VALID"),
+                                                   (2, 3, 1, "SAME"), (4, 5, 2, "SAME"), (8, 4, 2, "SAME"),
+                                                   (3, 3, 1, ((1, 0), (0, 1))), (7, 5, 2, "SAME")])
+def test_conv2d_values_and_gradients_match_lax_to_second_order(size, k, stride, padding, impl):
+    """Convolutions up to 8x8 inputs run as im2col in the CPU-tuned forms (every size in a population), larger
+    strided ones take their input gradient from the transposed conv. The oracle is JAX's own differentiation of
+    lax.conv_general_dilated, for the gradients and for the gradient of a gradient-penalty term (reverse over
+    reverse, as WGAN-GP / R1 / DRAGAN differentiate D)."""
+    conv = _impl(*impl)
     rng = np.random.RandomState(size + k)
     x = jnp.asarray(rng.randn(2, size, size, 3), jnp.float32)
     kernel = jnp.asarray(rng.randn(k, k, 3, 4) / k, jnp.float32)
     lax_conv = lambda xx, kk: jax.lax.conv_general_dilated(  # noqa: E731
-        xx, kk, (stride, stride), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    ours = lambda xx, kk: conv2d(xx, kk, stride, padding)  # noqa: E731
+        xx, kk, (stride, stride), padding, dimension_numbers=DIMS)
+    ours = lambda xx, kk: conv.conv2d(xx, kk, stride, padding)  # noqa: E731
 
-    def loss(conv):
-        return lambda xx, kk: jnp.sum(jnp.sin(conv(xx, kk)))
+    def loss(fn):
+        return lambda xx, kk: jnp.sum(jnp.sin(fn(xx, kk)))
 
-    def penalty(conv):  # squared norm of the input gradient, differentiated w.r.t. the kernel
-        return lambda xx, kk: jnp.sum(jax.grad(loss(conv))(xx, kk) ** 2)
+    def penalty(fn):  # squared norm of the input gradient, differentiated w.r.t. the kernel
+        return lambda xx, kk: jnp.sum(jax.grad(loss(fn))(xx, kk) ** 2)
     with jax.default_matmul_precision("highest"):
         np.testing.assert_allclose(np.asarray(ours(x, kernel)), np.asarray(lax_conv(x, kernel)), rtol=1e-4, atol=1e-4)
         for fn in (loss, penalty):
@@ -160,9 +175,44 @@ def test_strided_conv_gradients_match_lax_to_second_order(size, k, stride, paddi
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
 
 
-def test_conv_transpose_rejects_impossible_output_size():
+@pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
+@pytest.mark.parametrize("k,h", [(3, 4), (3, 5), (5, 4), (1, 3), (3, 9)])
+def test_conv_after_unpool_equals_conv_of_the_unpooled_map(k, h, impl):
+    """Oracle: compare_gan's unpool (zeros at odd positions) written out, then lax's SAME convolution; the layer
+    is `layers.Conv(unpool_input=True)`, as ResNet G uses it."""
+    from gan_bench.nets.resnet import unpool
+    rng = np.random.RandomState(k + h)
+    x = jnp.asarray(rng.randn(2, h, h + 1, 3), jnp.float32)
+    kernel = jnp.asarray(rng.randn(k, k, 3, 4), jnp.float32)
+    layer = layers.Conv(features=4, kernel_size=k, unpool_input=True, conv=_impl(*impl))
+    ours = lambda xx, kk: layer.apply({"params": {"kernel": kk, "bias": jnp.zeros(4)}}, xx)  # noqa: E731
+
+    def oracle(xx, kk):
+        return jax.lax.conv_general_dilated(unpool(xx), kk, (1, 1), "SAME", dimension_numbers=DIMS,
+                                            precision=jax.lax.Precision.HIGHEST)
+
+    with jax.default_matmul_precision("highest"):
+        np.testing.assert_allclose(np.asarray(ours(x, kernel)), np.asarray(oracle(x, kernel)), atol=1e-5)
+        loss = lambda fn: (lambda xx, kk: jnp.sum(jnp.sin(fn(xx, kk))))  # noqa: E731
+        for a, b in zip(jax.grad(loss(ours), (0, 1))(x, kernel), jax.grad(loss(oracle), (0, 1))(x, kernel)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
+def test_convolutions_reject_impossible_shapes(impl):
+    conv = _impl(*impl)
     with pytest.raises(ValueError, match="output size 9"):
-        conv_ops.conv_transpose_same(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), 2, (9, 9))
+        conv.conv_transpose_same(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), 2, (9, 9))
+    with pytest.raises(ValueError, match="square odd kernel"):
+        conv.conv_after_unpool(jnp.zeros((1, 4, 4, 3)), jnp.zeros((4, 4, 3, 4)))
+
+
+def test_conv_impl_by_name():
+    assert nets.conv_impl("xla") == nets.XlaConv()
+    assert nets.conv_impl("cpu_tuned") == nets.CpuTunedConv(64)
+    assert nets.conv_impl("cpu_tuned", population=True) == nets.CpuTunedConv(float("inf"))
+    with pytest.raises(ValueError, match="'lax'"):
+        nets.conv_impl("lax")
 
 
 # ---- batch norm and layer norm --------------------------------------------------------------------------
@@ -214,13 +264,14 @@ def test_layer_norm_matches_numpy():
 
 # ---- whole networks ---------------------------------------------------------------------------------------
 
-def _tiny(name, d_norm, g_norm, bn_groups=1):
+def _tiny(name, d_norm, g_norm, bn_groups=1, conv=CPU_TUNED):
     g_key, d_key, width = TINY[name]
     gin.bind_parameter(f"{name}.{g_key}", width)
     gin.bind_parameter(f"{name}.{d_key}", width)
     if name == "infogan":
         gin.bind_parameter("infogan.fc_width", 16)
-    return nets.build(name, data_shape=SHAPES[name], z_dim=6, d_norm=d_norm, g_norm=g_norm, bn_groups=bn_groups)
+    return nets.build(name, data_shape=SHAPES[name], z_dim=6, d_norm=d_norm, g_norm=g_norm, bn_groups=bn_groups,
+                      conv=conv)
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
@@ -258,17 +309,21 @@ def _stacked_init(module, seeds, x):
     return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *[draw(seed) for seed in seeds])
 
 
+@pytest.mark.parametrize("conv_impl", ["xla", "cpu_tuned"])
 @pytest.mark.parametrize("name", ["mlp", "dcgan"])
-def test_vmap_over_population_equals_members_alone(name):
-    gen, disc = _tiny(name, "spectral", "batch")
+def test_vmap_over_population_equals_members_alone(name, conv_impl):
+    """A population's nets (`conv_impl(name, population=True)`), vmapped, against each member's solo nets."""
+    gen, disc = _tiny(name, "spectral", "batch", conv=nets.conv_impl(conv_impl, population=True))
+    solo_gen, _ = _tiny(name, "spectral", "batch", conv=nets.conv_impl(conv_impl))
     z = jax.random.normal(KEY, (3, 4, 6))  # population of 3, batch of 4
     seeds = (1, 2, 3)
     g_vars = _stacked_init(gen, seeds, z[0])
     g_train = jax.jit(lambda v, zz: gen.apply(v, zz, train=True, mutable=["batch_stats"]))
+    solo_train = jax.jit(lambda v, zz: solo_gen.apply(v, zz, train=True, mutable=["batch_stats"]))
     out, new = jax.jit(jax.vmap(g_train))(g_vars, z)
     assert out.shape == (3, 4) + SHAPES[name]
     for i in range(3):  # oracle: each member applied on its own
-        solo, solo_new = g_train(jax.tree_util.tree_map(lambda a: a[i], g_vars), z[i])
+        solo, solo_new = solo_train(jax.tree_util.tree_map(lambda a: a[i], g_vars), z[i])
         np.testing.assert_allclose(np.asarray(out[i]), np.asarray(solo), rtol=1e-5, atol=1e-6)
         for got, want in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(solo_new)):
             np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-5, atol=1e-7)
@@ -287,7 +342,8 @@ def test_parameter_counts_dcgan_and_sndcgan_at_default_widths():
     counts = {}
     for name in ("dcgan", "sndcgan"):
         for d_norm in ("batch", "spectral"):
-            gen, disc = nets.build(name, data_shape=shape, z_dim=z_dim, d_norm=d_norm, g_norm="batch")
+            gen, disc = nets.build(name, data_shape=shape, z_dim=z_dim, d_norm=d_norm, g_norm="batch",
+                                   conv=CPU_TUNED)
             counts[name, "G"] = _count(jax.eval_shape(lambda: gen.init(KEY, jnp.zeros((2, z_dim)), train=False)))
             counts[name, "D", d_norm] = _count(jax.eval_shape(
                 lambda: disc.init(KEY, jnp.zeros((2,) + shape), train=False)))
@@ -319,7 +375,7 @@ def test_parameter_counts_dcgan_and_sndcgan_at_default_widths():
 
 def test_gin_binding_changes_width():
     gin.bind_parameter("dcgan.g_width", 8)
-    gen, _ = nets.build("dcgan", data_shape=(32, 32, 3), z_dim=4, d_norm="none", g_norm="none")
+    gen, _ = nets.build("dcgan", data_shape=(32, 32, 3), z_dim=4, d_norm="none", g_norm="none", conv=CPU_TUNED)
     params = jax.eval_shape(lambda: gen.init(KEY, jnp.zeros((1, 4)), train=False))["params"]
     assert params["g_fc1"]["kernel"].shape == (4, 8 * 8 * 2 * 2)
     assert params["g_dc1"]["kernel"].shape == (5, 5, 32, 64)  # TF transposed-conv layout [k, k, out, in]
@@ -333,9 +389,11 @@ def test_gin_binding_changes_width():
     ({"name": "infogan", "data_shape": (30, 30, 1)}, "multiples of 4"),
     ({"name": "dcgan", "data_shape": (2,)}, "needs data_shape"),
     ({"bn_groups": 0}, "bn_groups"),
+    ({"conv": "xla"}, "conv = 'xla'; expected a convolution implementation"),
 ])
 def test_build_rejects_bad_arguments(kwargs, match):
-    args = {"name": "dcgan", "data_shape": (32, 32, 3), "z_dim": 8, "d_norm": "none", "g_norm": "batch", **kwargs}
+    args = {"name": "dcgan", "data_shape": (32, 32, 3), "z_dim": 8, "d_norm": "none", "g_norm": "batch",
+            "conv": CPU_TUNED, **kwargs}
     with pytest.raises(ValueError, match=match):
         nets.build(args.pop("name"), **args)
 
@@ -343,8 +401,10 @@ def test_build_rejects_bad_arguments(kwargs, match):
 def test_bn_groups_equals_running_each_slice_alone():
     """Per-device statistics: a net with bn_groups=2 on a batch equals the bn_groups=1 net on each half."""
     gin.bind_parameter("mlp.g_width", 8)
-    grouped, _ = nets.build("mlp", data_shape=(2,), z_dim=6, d_norm="none", g_norm="batch", bn_groups=2)
-    whole, _ = nets.build("mlp", data_shape=(2,), z_dim=6, d_norm="none", g_norm="batch", bn_groups=1)
+    grouped, _ = nets.build("mlp", data_shape=(2,), z_dim=6, d_norm="none", g_norm="batch", bn_groups=2,
+                            conv=CPU_TUNED)
+    whole, _ = nets.build("mlp", data_shape=(2,), z_dim=6, d_norm="none", g_norm="batch", bn_groups=1,
+                          conv=CPU_TUNED)
     z = jnp.asarray(np.random.RandomState(4).randn(8, 6), jnp.float32)
     variables = grouped.init(KEY, z, train=False)
     out = grouped.apply(variables, z, train=True, mutable=["batch_stats"])[0]
@@ -352,40 +412,72 @@ def test_bn_groups_equals_running_each_slice_alone():
     np.testing.assert_allclose(np.asarray(out), np.concatenate(halves), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("size, k, stride, padding", [(2, 3, 1, "SAME"), (4, 5, 2, "SAME"), (8, 4, 2, "SAME"),
-                                                      (3, 3, 1, ((1, 0), (0, 1))), (7, 5, 2, "SAME")])
-def test_im2col_conv_matches_lax_conv(size, k, stride, padding):
-    # Small inputs take the im2col path; lax.conv_general_dilated is the oracle.
-    from gan_bench.nets.conv_ops import IM2COL_MAX_PIXELS, conv2d
-    assert size * size <= IM2COL_MAX_PIXELS
-    x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, 5))
-    w = jax.random.normal(jax.random.PRNGKey(1), (k, k, 5, 6))
-    expected = jax.lax.conv_general_dilated(x, w, (stride, stride), padding,
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                            precision=jax.lax.Precision.HIGHEST)
+@pytest.mark.parametrize("impl", IMPLS[1:], ids=IMPL_IDS[1:])
+@pytest.mark.parametrize("name,d_norm", [("infogan", "layer"), ("dcgan", "spectral"), ("sndcgan", "layer"),
+                                         ("resnet_cifar", "weight")])
+def test_whole_nets_equal_their_lax_convolution_twins(name, d_norm, impl):
+    """Every family built with `trial.conv_impl = 'cpu_tuned'` (solo and population forms) against the same
+    family built with XLA's own convolutions (lax.conv_general_dilated / conv_transpose with JAX's gradients):
+    G's images, D's logits and the gradients w.r.t. both nets' parameters and D's input, in training mode.
+    No batch norm: it makes the gradient of the bias before it exactly zero, which leaves only rounding noise
+    to compare."""
+    shape = SHAPES[name]
+    gen, disc = _tiny(name, d_norm, "none", conv=_impl(*impl))
+    lax_gen, lax_disc = _tiny(name, d_norm, "none", conv=nets.conv_impl("xla"))
+    z = jnp.asarray(np.random.RandomState(5).randn(4, 6), jnp.float32)
+    x = jnp.asarray(np.random.RandomState(6).rand(4, *shape) * 2 - 1, jnp.float32)
+    g_vars = _stacked_init(gen, (7,), z)
+    d_vars = _stacked_init(disc, (8,), x)
+    g_vars, d_vars = (jax.tree_util.tree_map(lambda a: a[0], v) for v in (g_vars, d_vars))
+
+    def outputs(g, d):
+        def run(module, variables, params, inputs):
+            state = [c for c in variables if c != "params"]
+            return module.apply({**variables, "params": params}, inputs, train=True, mutable=state)[0]
+
+        def loss(gp, dp, xx):
+            return jnp.sum(jnp.sin(run(g, g_vars, gp, z))) + jnp.sum(jnp.sin(run(d, d_vars, dp, xx)))
+        grads = jax.grad(loss, (0, 1, 2))(g_vars["params"], d_vars["params"], x)
+        return (run(g, g_vars, g_vars["params"], z), run(d, d_vars, d_vars["params"], x)), grads
+
     with jax.default_matmul_precision("highest"):
-        got = conv2d(x, w, stride, padding)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        ours = jax.jit(lambda: outputs(gen, disc))()
+        theirs = jax.jit(lambda: outputs(lax_gen, lax_disc))()
+    for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("k,h", [(3, 4), (3, 5), (5, 4), (1, 3)])
-def test_conv_after_unpool_equals_conv_of_the_unpooled_map(k, h):
-    """Oracle: compare_gan's unpool (zeros at odd positions) written out, then lax's SAME convolution."""
-    from gan_bench.nets.resnet import unpool
-    rng = np.random.RandomState(k + h)
-    x = jnp.asarray(rng.randn(2, h, h + 1, 3), jnp.float32)
-    kernel = jnp.asarray(rng.randn(k, k, 3, 4), jnp.float32)
+@pytest.mark.parametrize("binding,match", [("dcgan.g_width = 0", "dcgan.g_width = 0"),
+                                           ("infogan.fc_width = 2.5", "infogan.fc_width = 2.5"),
+                                           ("mlp.d_depth = -1", "mlp.d_depth = -1"),
+                                           ("mlp.activation = 'elu'", "mlp.activation = 'elu'")])
+def test_family_hyperparameters_are_checked(binding, match):
+    gin.parse_config(binding)
+    name = binding.split(".")[0]
+    shape = (2,) if name == "mlp" else (28, 28, 1)
+    with pytest.raises(ValueError, match=match):
+        nets.build(name, data_shape=shape, z_dim=4, d_norm="none", g_norm="none", conv=CPU_TUNED)
 
-    def oracle(xx, kk):
-        return jax.lax.conv_general_dilated(unpool(xx), kk, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                            precision=jax.lax.Precision.HIGHEST)
 
-    with jax.default_matmul_precision("highest"):
-        np.testing.assert_allclose(np.asarray(conv_ops.conv_after_unpool(x, kernel)), np.asarray(oracle(x, kernel)),
-                                   atol=1e-5)
-        loss = lambda conv: (lambda xx, kk: jnp.sum(jnp.sin(conv(xx, kk))))  # noqa: E731
-        for a, b in zip(jax.grad(loss(conv_ops.conv_after_unpool), (0, 1))(x, kernel),
-                        jax.grad(loss(oracle), (0, 1))(x, kernel)):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
-    with pytest.raises(ValueError, match="square odd kernel"):
-        conv_ops.conv_after_unpool(x, jnp.zeros((4, 4, 3, 4)))
+def test_nets_modules_import_each_other_without_a_cycle():
+    """The families import the shared modules (base, layers, conv_*), never the package that imports them."""
+    folder = os.path.dirname(nets.__file__)
+    modules = {f[:-3] for f in os.listdir(folder) if f.endswith(".py")}
+    edges = {}
+    for module in modules:
+        with open(os.path.join(folder, module + ".py")) as f:
+            tree = ast.parse(f.read())
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gan_bench.nets"):
+                sub = node.module[len("gan_bench.nets"):].lstrip(".")
+                names = {alias.name for alias in node.names}
+                targets |= {sub} if sub else (names & modules)
+                if not sub and names - modules:  # a name defined by the package itself
+                    targets.add("__init__")
+        edges[module] = targets & (modules | {"__init__"})
+    assert all("__init__" not in targets for module, targets in edges.items() if module != "__init__")
+
+    def reaches(start, goal, seen=()):
+        return any(t == goal or (t not in seen and reaches(t, goal, seen + (t,))) for t in edges.get(start, ()))
+    assert [m for m in modules if reaches(m, m)] == []

@@ -1,17 +1,20 @@
-"""Convolution kernels of the nets, written for speed on XLA CPU and checked against lax / TF definitions.
+"""The convolution kernels of the `cpu_tuned` implementation (`conv_impl.CpuTunedConv`), written for speed on
+XLA CPU and checked against lax / TF definitions.
 
-- `conv2d`: NHWC x HWIO, SAME or explicit padding; inputs of at most 8x8 pixels run as im2col (XLA CPU's own
-  convolution is pathologically slow there), and `im2col_up_to` widens that bound while tracing (population
-  steps on CPU: every convolution, so per-member kernels become batched matmuls). Larger strided convs take
-  their input gradient from `_conv_transpose` (XLA's own is 1.7-2x PyTorch's time).
-- `conv_transpose_same`: TF `conv2d_transpose(padding="SAME")` as one stride-1 convolution + a pixel shuffle
-  (sub-pixel or depth-to-space, whichever wastes fewer taps), or as one matmul + overlap-add (col2im) when both
-  would do at least `COL2IM_MIN_WASTE` times the real work; on XLA's own convolution its gradients are those of
-  the strided conv it is the adjoint of.
+The public functions take `im2col_max_pixels`, the input size (H * W) up to which a convolution runs as
+im2col, from the implementation object: no module state is read while tracing.
+- `conv2d`: NHWC x HWIO, SAME or explicit padding; small inputs run as im2col (XLA CPU's own convolution is
+  pathologically slow there; a population passes inf, so per-member kernels become batched matmuls instead of
+  grouped convolutions). Larger strided convs take their input gradient from `conv_transpose` (XLA CPU
+  computes it as a slow convolution over a zero-dilated map).
+- `conv_transpose`: a transposed conv with given leading paddings (TF `conv2d_transpose(padding="SAME")` with
+  `same_pad_before`'s) as one stride-1 convolution + a pixel shuffle (sub-pixel or depth-to-space, whichever
+  wastes fewer taps), or as one matmul + overlap-add (col2im) when both would do at least `COL2IM_MIN_WASTE`
+  times the real work; on XLA's own convolution its gradients are those of the strided conv it is the
+  adjoint of.
 - `conv_after_unpool`: the SAME conv of compare_gan's zero-inserting `unpool(x)`, without the zeros.
-Measurements behind each choice: BENCHMARKS.md ("Which op loses").
+Measurements behind each choice: BENCHMARKS.md ("Training speed", section 1 and "Which op loses").
 """
-import contextlib
 import functools
 from typing import Tuple
 
@@ -21,7 +24,7 @@ import jax.numpy as jnp
 Array = jnp.ndarray
 
 
-def _same_pad_before(n_in: int, n_out: int, k: int, s: int) -> int:
+def same_pad_before(n_in: int, n_out: int, k: int, s: int) -> int:
     """Leading padding TF uses for a SAME conv from n_out down to n_in (so conv2d_transpose aligns with it)."""
     if n_in != -(-n_out // s):
         raise ValueError(f"transposed conv: output size {n_out} cannot come from input size {n_in} at stride {s} "
@@ -45,25 +48,9 @@ def _subpixel_taps(k: int, s: int, pad_before: int):
 
 
 # XLA CPU runs a convolution whose window is large next to a tiny input (2x2 .. 8x8) through a very slow
-# path, forward and input gradient: DCGAN's 4x4 and 2x2 layers ran ~50x slower than PyTorch (BENCHMARKS.md).
-# Below this many input pixels a conv runs as K*K strided slices, one concatenation and one matmul instead.
+# path, forward and input gradient (BENCHMARKS.md). Up to this many input pixels a conv runs as K*K strided
+# slices, one concatenation and one matmul instead.
 IM2COL_MAX_PIXELS = 64
-_im2col_max_pixels = IM2COL_MAX_PIXELS  # read while tracing; changed only through `im2col_up_to`
-
-
-@contextlib.contextmanager
-def im2col_up_to(max_pixels: float):
-    """Trace the convolutions inside this block as im2col up to `max_pixels` input pixels (inf: all of them).
-
-    Why: vmapping a population over convolutions with per-member kernels makes grouped convolutions, which
-    XLA CPU runs slowly; as im2col they become batched matmuls (1.7x faster for InfoGAN P = 8, BENCHMARKS.md).
-    """
-    global _im2col_max_pixels  # pylint: disable=global-statement
-    old, _im2col_max_pixels = _im2col_max_pixels, max_pixels
-    try:
-        yield
-    finally:
-        _im2col_max_pixels = old
 
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
@@ -73,15 +60,16 @@ def _xla_conv(x: Array, kernel: Array, strides: int, padding) -> Array:
     return jax.lax.conv_general_dilated(x, kernel, (strides, strides), padding, dimension_numbers=_DIMENSIONS)
 
 
-def conv2d(x: Array, kernel: Array, strides: int, padding) -> Array:
-    """NHWC x HWIO convolution, `padding` "SAME" or ((top, bottom), (left, right)); im2col on small inputs."""
+def conv2d(x: Array, kernel: Array, strides: int, padding, im2col_max_pixels: float) -> Array:
+    """NHWC x HWIO convolution, `padding` "SAME" or ((top, bottom), (left, right)); im2col up to
+    `im2col_max_pixels` input pixels."""
     k_h, k_w = kernel.shape[:2]
     if isinstance(padding, str):
         padding = jax.lax.padtype_to_pads(x.shape[1:3], (k_h, k_w), (strides, strides), padding)
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    if x.shape[1] * x.shape[2] > _im2col_max_pixels:
+    if x.shape[1] * x.shape[2] > im2col_max_pixels:
         if strides > 1 and k_h == k_w:
-            return _strided_conv(x, kernel, strides, padding)
+            return _strided_conv(x, kernel, strides, padding, im2col_max_pixels)
         return _xla_conv(x, kernel, strides, padding)
     x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
     out_h, out_w = (x.shape[1] - k_h) // strides + 1, (x.shape[2] - k_w) // strides + 1
@@ -90,24 +78,26 @@ def conv2d(x: Array, kernel: Array, strides: int, padding) -> Array:
     return jnp.concatenate(cols, axis=-1) @ kernel.reshape(-1, kernel.shape[-1])
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _strided_conv(x: Array, kernel: Array, strides: int, padding) -> Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _strided_conv(x: Array, kernel: Array, strides: int, padding, im2col_max_pixels: float) -> Array:
     """XLA's strided conv, with its input gradient computed as the transposed conv of the output gradient.
 
-    XLA CPU computes that gradient as a convolution over a zero-dilated map, 1.7-2x PyTorch's time for SNDCGAN's
-    and DCGAN's stride-2 layers; `_conv_transpose`'s forward took 0.4-0.6x as long (BENCHMARKS.md). The
-    weight gradient stays XLA's.
+    XLA CPU computes that gradient as a convolution over a zero-dilated map, slower than PyTorch for SNDCGAN's
+    and DCGAN's stride-2 layers, and `conv_transpose`'s forward is faster (BENCHMARKS.md, "Which op loses").
+    The weight gradient stays XLA's.
     """
+    del im2col_max_pixels  # used by the input gradient only
     return _xla_conv(x, kernel, strides, padding)
 
 
-def _strided_conv_fwd(x, kernel, strides, padding):
+def _strided_conv_fwd(x, kernel, strides, padding, im2col_max_pixels):
+    del im2col_max_pixels
     return _xla_conv(x, kernel, strides, padding), (x, kernel)
 
 
-def _strided_conv_bwd(strides, padding, residuals, g):
+def _strided_conv_bwd(strides, padding, im2col_max_pixels, residuals, g):
     x, kernel = residuals
-    dx = _conv_transpose(g, kernel, strides, (padding[0][0], padding[1][0]), x.shape[1:3])
+    dx = conv_transpose(g, kernel, strides, (padding[0][0], padding[1][0]), x.shape[1:3], im2col_max_pixels)
     dkernel = jax.vjp(lambda k: _xla_conv(x, k, strides, padding), kernel)[1](g)[0]
     return dx, dkernel
 
@@ -115,29 +105,14 @@ def _strided_conv_bwd(strides, padding, residuals, g):
 _strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
 
 
-def conv_transpose_same(y: Array, kernel: Array, stride: int, output_size: Tuple[int, int]) -> Array:
-    """TF `conv2d_transpose(y, kernel, output_shape, stride, padding="SAME")`.
-
-    y [B, h, w, C_in], kernel [k, k, C_out, C_in] (TF layout: the kernel of the SAME conv this op is the
-    gradient of) -> [B, *output_size, C_out]. Three exact formulations, all faster than lax.conv_transpose on
-    XLA CPU; which one is cheapest depends on how much work the stride-1 forms waste on zero taps or blocks
-    (see `COL2IM_MIN_WASTE`).
-    """
-    k = kernel.shape[0]
-    pads = (_same_pad_before(y.shape[1], output_size[0], k, stride),
-            _same_pad_before(y.shape[2], output_size[1], k, stride))
-    return _conv_transpose(y, kernel, stride, pads, output_size)
-
-
 # Two stride-1 forms compute a transposed conv with XLA's own (fast) forward convolution, both with zero taps
 # in some cases: Shi et al.'s sub-pixel conv, whose blocks of s x s output pixels start at output pixel 0 (an
 # odd padding costs one more tap per phase), and the depth-to-space conv, whose blocks start at the padded
 # origin (an odd padding costs one more block). `_cheaper_stride1_form` weighs each one's work over the real
-# taps' work: sub-pixel 1.44x and depth-to-space 1.63x for DCGAN's 5x5 stride-2 layers at 16x16, 2.25x and
-# 1.13x for SNDCGAN's 4x4, 1.78x and 2.0x for ResNet's 3x3 after unpool. col2im does only the real taps but
-# adds an overlap-add pass. Measured side by side on XLA CPU (BENCHMARKS.md): col2im made the whole
-# ResNet-CIFAR step 1.2x faster than the sub-pixel form; on DCGAN's layers the two were within noise.
-# Hence col2im from 1.5x.
+# taps' work (sub-pixel 1.44x for DCGAN's 5x5 stride-2 layers, depth-to-space 1.13x for SNDCGAN's 4x4, both
+# forms 1.78x or more for ResNet's 3x3 after unpool). col2im does only the real taps but adds an
+# overlap-add pass; side by side on XLA CPU it won where the stride-1 forms waste 1.78x and was even with
+# them at 1.44x (BENCHMARKS.md, "Training speed", section 1). Hence col2im from 1.5x.
 COL2IM_MIN_WASTE = 1.5
 
 
@@ -153,20 +128,29 @@ def _cheaper_stride1_form(y_size, k: int, s: int, pads, output_size):
     return (_conv_transpose_subpixel, subpixel) if subpixel <= d2s else (_conv_transpose_d2s, d2s)
 
 
-def _conv_transpose(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size) -> Array:
-    """Input pixel q, tap t adds y[q] K[t] to output pixel s*q + t - pad; the cheaper exact formulation."""
+def conv_transpose(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
+                   im2col_max_pixels: float) -> Array:
+    """Transposed conv: input pixel q, tap t adds y[q] K[t] to output pixel s*q + t - pad (pads: the leading
+    padding per axis), by the cheapest exact formulation.
+
+    y [B, h, w, C_in], kernel [k, k, C_out, C_in] (TF layout: the kernel of the strided conv this op is the
+    gradient of) -> [B, *output_size, C_out]. Three formulations, all faster than lax.conv_transpose on XLA
+    CPU; which one is cheapest depends on how much work the stride-1 forms waste on zero taps or blocks (see
+    `COL2IM_MIN_WASTE`). The stride-1 forms get the convolution they run as their `conv` argument: conv2d
+    with this im2col bound, or XLA's own under the adjoint's gradients.
+    """
     form, waste = _cheaper_stride1_form(y.shape[1:3], kernel.shape[0], s, pads, output_size)
     if waste >= COL2IM_MIN_WASTE:
         return _conv_transpose_col2im(y, kernel, s, pads, output_size)
-    # Above 4x4 inputs (a quarter of conv2d's im2col bound, so populations keep im2col) the stride-1 conv runs
-    # on XLA's own convolution, and the gradients are the adjoint's: DCGAN's step was 8 % faster than with
-    # im2col at 8x8 inputs (BENCHMARKS.md).
-    if y.shape[1] * y.shape[2] > _im2col_max_pixels / 4:
+    # Above a quarter of conv2d's im2col bound (4x4 inputs by default; a population's inf keeps im2col) the
+    # stride-1 conv runs on XLA's own convolution, and the gradients are the adjoint's: DCGAN's step was
+    # faster that way than with im2col at 8x8 inputs (BENCHMARKS.md, "Training speed", section 1).
+    if y.shape[1] * y.shape[2] > im2col_max_pixels / 4:
         return _conv_transpose_adjoint_grads(y, kernel, s, tuple(pads), tuple(output_size), form)
-    return form(y, kernel, s, pads, output_size)
+    return form(y, kernel, s, pads, output_size, functools.partial(conv2d, im2col_max_pixels=im2col_max_pixels))
 
 
-def conv_after_unpool(x: Array, kernel: Array) -> Array:
+def conv_after_unpool(x: Array, kernel: Array, im2col_max_pixels: float) -> Array:
     """SAME stride-1 conv of compare_gan's `unpool(x)` (x at even positions of a 2x-size map, zeros elsewhere).
 
     x [B, h, w, C_in], kernel [k, k, C_in, C_out] (odd k) -> [B, 2h, 2w, C_out]. Three of every four input
@@ -174,16 +158,14 @@ def conv_after_unpool(x: Array, kernel: Array) -> Array:
     them (ResNet-CIFAR's G: a quarter of the FLOPs of its up-sampling convs). Output pixel p sums u[p + t - pb]
     K[t] over taps t, with u[2q] = x[q]: p = 2q + t' - (k - 1 - pb) for the flipped tap t' = k - 1 - t.
     """
-    k = kernel.shape[0]
-    if k % 2 == 0 or kernel.shape[1] != k:
-        raise ValueError(f"conv_after_unpool needs a square odd kernel, got {kernel.shape[:2]}")
+    k = kernel.shape[0]  # square and odd: checked by `conv_impl.ConvImpl.conv_after_unpool`
     pad = k - 1 - (k - 1) // 2
-    flipped = jnp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))  # [k, k, C_out, C_in], as conv_transpose_same
-    return _conv_transpose(x, flipped, 2, (pad, pad), (2 * x.shape[1], 2 * x.shape[2]))
+    flipped = jnp.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))  # [k, k, C_out, C_in], as conv_transpose
+    return conv_transpose(x, flipped, 2, (pad, pad), (2 * x.shape[1], 2 * x.shape[2]), im2col_max_pixels)
 
 
 def _conv_transpose_subpixel(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
-                             conv=conv2d) -> Array:
+                             conv) -> Array:
     """Shi et al. 2016: a stride-1 conv with s*s*C_out outputs, then a pixel shuffle; its kernel is gathered
     from `kernel` (zeros where a phase has no tap), so gradients flow to the same parameters."""
     k = kernel.shape[0]
@@ -202,7 +184,7 @@ def _conv_transpose_subpixel(y: Array, kernel: Array, s: int, pads: Tuple[int, i
 
 
 def _conv_transpose_d2s(y: Array, kernel: Array, s: int, pads: Tuple[int, int], output_size,
-                        conv=conv2d) -> Array:
+                        conv) -> Array:
     """A stride-1 conv with s*s*C_out outputs, then depth-to-space (a pixel shuffle) and a crop.
 
     With t = s*a + r (kernel zero-padded to n*s taps, n = ceil(k / s)), output pixel p = s*m + r - pad gets
@@ -233,8 +215,8 @@ def _conv_transpose_adjoint_grads(y: Array, kernel: Array, s: int, pads: Tuple[i
     """A stride-1 `form` on XLA's convolution, with the gradients of the strided conv it is the adjoint of.
 
     Autodiff of the depth-to-space form on XLA CPU runs its weight gradient through a pathologically slow
-    convolution (2-5 s for SNDCGAN's layers); the strided conv's forward (the input gradient) and weight
-    gradient (the kernel gradient) are XLA's fast paths (BENCHMARKS.md).
+    convolution; the strided conv's forward (the input gradient) and weight gradient (the kernel gradient)
+    are XLA's fast paths (BENCHMARKS.md, "Training speed", section 1).
     """
     return form(y, kernel, s, pads, output_size, _xla_conv)
 

@@ -8,9 +8,12 @@
     `spectral` and is written back only when `train=True`; u and v are constants for the gradient.
   * weight: W = g * V / ||V|| per output unit (Salimans & Kingma 2016, eq. 2), g starts at ||V|| so the
     initial layer equals the unnormalized one (no data-dependent initialization).
-- `Conv`, `ConvTranspose`: compare_gan's `conv2d` and `deconv2d`; the convolutions themselves are in `conv_ops`.
+- `Conv`, `ConvTranspose`: compare_gan's `conv2d` and `deconv2d`; the convolution itself is the module's `conv`
+  field, an implementation from `conv_impl` (a static choice, as flax's ImageNet example passes `conv`).
 - `BatchNorm` (statistics over `groups` equal slices of the batch), `LayerNorm`, and `Normalization`, the
   `none | batch | layer` switch the families call where compare_gan calls `self.batch_norm`.
+- The normalization choices, listed once: `NORMALIZATIONS` (activations), `WEIGHT_NORMS` (kernels), and the
+  trial's `D_NORMS` (one of either for D) and `G_NORMS`.
 """
 from typing import Callable, Sequence, Tuple
 
@@ -19,11 +22,13 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from gan_bench.nets.conv_ops import conv2d, conv_after_unpool, conv_transpose_same
+from gan_bench.nets.conv_impl import ConvImpl
 
 Array = jnp.ndarray
-WEIGHT_NORMS = ("none", "spectral", "weight")
 NORMALIZATIONS = ("none", "batch", "layer")
+WEIGHT_NORMS = ("none", "spectral", "weight")
+D_NORMS = NORMALIZATIONS + WEIGHT_NORMS[1:]  # trial.d_norm: an activation or a kernel normalization
+G_NORMS = NORMALIZATIONS[:2]  # trial.g_norm: compare_gan's generators offer batch norm only
 SN_EPS = 1e-12  # epsilon of tf.math.l2_normalize in compare_gan spectral_norm
 
 
@@ -90,6 +95,7 @@ class Conv(nn.Module):
 
     features: int
     kernel_size: int
+    conv: ConvImpl
     strides: int = 1
     weight_norm: str = "none"
     kernel_init: Callable = nn.initializers.normal(0.02)
@@ -103,29 +109,30 @@ class Conv(nn.Module):
         if self.unpool_input:
             if self.strides != 1:
                 raise ValueError(f"Conv(unpool_input=True) needs stride 1, got {self.strides}")
-            y = conv_after_unpool(x, kernel)
+            y = self.conv.conv_after_unpool(x, kernel)
         else:
-            y = conv2d(x, kernel, self.strides, "SAME")
+            y = self.conv.conv2d(x, kernel, self.strides, "SAME")
         return y + self.param("bias", nn.initializers.zeros, (self.features,))
 
 
 class ConvTranspose(nn.Module):
     """y [B, h, w, C] -> [B, *output_size, features]: compare_gan `deconv2d` (TF conv2d_transpose, SAME).
 
-    The kernel has TF's transposed-conv layout [k, k, features, C]; the op is `conv_ops.conv_transpose_same`.
+    The kernel has TF's transposed-conv layout [k, k, features, C]; the op is `conv.conv_transpose_same`.
     """
 
     features: int
     kernel_size: int
     strides: int
     output_size: Tuple[int, int]
+    conv: ConvImpl
     kernel_init: Callable = nn.initializers.normal(0.02)
 
     @nn.compact
     def __call__(self, y: Array) -> Array:
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, self.features, y.shape[-1]))
-        x = conv_transpose_same(y, kernel, self.strides, tuple(self.output_size))
+        x = self.conv.conv_transpose_same(y, kernel, self.strides, tuple(self.output_size))
         return x + self.param("bias", nn.initializers.zeros, (self.features,))
 
 
@@ -200,12 +207,10 @@ class Normalization(nn.Module):
 
 
 def split_d_norm(d_norm: str) -> Tuple[str, str]:
-    """d_norm (none|batch|layer|spectral|weight) -> (activation normalization, kernel normalization)."""
-    if d_norm in ("batch", "layer"):
+    """d_norm (one of D_NORMS) -> (activation normalization, kernel normalization)."""
+    if d_norm in NORMALIZATIONS:
         return d_norm, "none"
-    if d_norm in ("spectral", "weight"):
-        return "none", d_norm
-    return "none", "none"
+    return "none", d_norm
 
 
 def lrelu(x: Array, leak: float = 0.2) -> Array:
@@ -219,11 +224,3 @@ def same_size_chain(size: int, n: int, stride: int = 2) -> Sequence[int]:
     for _ in range(n):
         sizes.append(-(-sizes[-1] // stride))
     return sizes
-
-
-def check_image_shape(family: str, data_shape, multiple: int = 1) -> Tuple[int, int, int]:
-    """(H, W, C) of an image data_shape, or a ValueError naming the family and what it needs."""
-    if len(data_shape) != 3 or data_shape[0] % multiple or data_shape[1] % multiple:
-        need = f" with H and W multiples of {multiple}" if multiple > 1 else ""
-        raise ValueError(f"architecture {family!r} needs data_shape (H, W, C){need}; got {tuple(data_shape)}")
-    return tuple(data_shape)
