@@ -39,7 +39,7 @@ def evaluate_workdir(workdir: str, metrics: Optional[Sequence[str]] = None) -> d
     ev.check_settings(cfg.metrics)  # the metrics' gin options, before anything is built
 
     log.info("eval %s: loading dataset %r and building the %r networks", workdir, cfg.dataset, cfg.architecture)
-    engine = Engine(cfg, members=1, stacked=False)
+    engine = Engine(cfg, members=1, stacked=False, workdirs=[workdir])  # the convolutions it trained with
     log.info("eval %s: loading the checkpoint at step %d", workdir, steps[-1])
     state = checkpoint.restore_latest(ckpt_dir, engine.init(cfg.seed, hparams_of(cfg)))
     if state is None:

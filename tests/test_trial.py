@@ -44,7 +44,8 @@ def test_trial_folder_layout(tmp_path):
     wd = str(tmp_path / "t")
     run_trial(wd, (), RING + ["trial.train_steps = 4", "trial.ckpt_every = 2", "trial.eval_every = 2",
                               "trial.keep_ckpts = 1"])
-    assert sorted(os.listdir(wd)) == ["ckpt", "config.gin", "metrics.jsonl", "samples", "status.json", "tb"]
+    assert sorted(os.listdir(wd)) == ["ckpt", "config.gin", "conv_impl.json", "metrics.jsonl", "samples",
+                                      "status.json", "tb"]
     rows = [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
     assert [r["step"] for r in rows] == [2, 4]
     assert checkpoint.list_steps(os.path.join(wd, "ckpt")) == [4]  # keep_ckpts = 1
