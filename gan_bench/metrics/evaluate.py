@@ -12,13 +12,14 @@ Options are gin keys: `inception_features.*` (resize, precision, batch size: `re
 check) and `kid.*` (`kid_options`). `check_settings(names)` validates them before anything is computed.
 """
 import dataclasses
+import logging
 import re
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import gin
 import numpy as np
 
-from gan_bench.metrics.fid_metric import check_sample_size, feature_statistics, frechet_distance
+from gan_bench.metrics.fid_metric import check_sample_size, feature_statistics, frechet_distance, published_mismatch
 from gan_bench.metrics.inception_score_metric import inception_score
 from gan_bench.metrics.kid_metric import kid
 from gan_bench.metrics.memorization import memorization_fraction
@@ -62,12 +63,15 @@ class FIDOptions:
     infinity_points: int = 0
     infinity_min_fraction: float = 0.1
     memorization_percentile: float = 5.0
+    published_num_samples: Optional[int] = None
+    published_num_real: Optional[int] = None
 
 
 @gin.configurable("fid")
 def fid_options(reference_splits: Sequence[str] = (), bootstrap: int = 0, confidence: float = 0.95,
                 infinity_points: int = 0, infinity_min_fraction: float = 0.1,
-                memorization_percentile: float = 5.0) -> FIDOptions:
+                memorization_percentile: float = 5.0, published_num_samples: Optional[int] = None,
+                published_num_real: Optional[int] = None) -> FIDOptions:
     """The `fid.*` gin keys, checked.
 
     reference_splits: e.g. ['train', 'test']: besides `fid` (against the trial's eval split) one FID per
@@ -78,6 +82,8 @@ def fid_options(reference_splits: Sequence[str] = (), bootstrap: int = 0, confid
       `confidence`, with the bootstrap bias estimate `fid_bootstrap_bias` (0: off).
     infinity_points: subset sizes of FID∞ (`fid_infinity`, `fid_infinity_slope`; 0: off), the smallest
       being `infinity_min_fraction` of the generated samples (`gan_bench.metrics.sample_size`).
+    published_num_samples / published_num_real: the generated / real image counts of the protocol a preset
+      reproduces (None: not declared); an evaluation at other counts logs a warning and reports note it.
     """
     if isinstance(reference_splits, str) or not isinstance(reference_splits, (list, tuple)):
         raise ValueError(f"fid.reference_splits = {reference_splits!r}: expected a list of split names like "
@@ -95,8 +101,13 @@ def fid_options(reference_splits: Sequence[str] = (), bootstrap: int = 0, confid
                          f"sizes >= 2 (Chong & Forsyth use 15)")
     _check_open_interval("fid.infinity_min_fraction", infinity_min_fraction, 0.0, 1.0)
     _check_open_interval("fid.memorization_percentile", memorization_percentile, 0.0, 100.0)
+    for key, value in (("fid.published_num_samples", published_num_samples),
+                       ("fid.published_num_real", published_num_real)):
+        if value is not None and (not _is_int(value) or value < 2):
+            raise ValueError(f"{key} = {value!r}: expected None (not declared) or a number of images >= 2")
     return FIDOptions(tuple(reference_splits), int(bootstrap), float(confidence), int(infinity_points),
-                      float(infinity_min_fraction), float(memorization_percentile))
+                      float(infinity_min_fraction), float(memorization_percentile), published_num_samples,
+                      published_num_real)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,6 +293,9 @@ def _fid(ctx: EvalContext) -> Dict[str, Any]:
     opts = fid_options()
     real, fake = ctx.features("real"), ctx.features("fake")
     check_sample_size(len(real), len(fake), real.shape[1])
+    mismatch = published_mismatch(len(real), len(fake), opts.published_num_samples, opts.published_num_real)
+    if mismatch:
+        logging.getLogger("gan_bench").warning(mismatch)
     mu_real, sigma_real = ctx.real_statistics()
     fake_stats = feature_statistics(fake)
     row: Dict[str, Any] = {"fid": frechet_distance(mu_real, sigma_real, *fake_stats)}

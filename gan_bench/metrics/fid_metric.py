@@ -38,6 +38,22 @@ def check_sample_size(num_real: int, num_fake: int, dim: int) -> None:
                       f"compare it only with FIDs at the same sample sizes", SmallSampleWarning, stacklevel=3)
 
 
+def published_mismatch(num_real, num_fake, published_num_samples=None, published_num_real=None) -> str:
+    """'' when the sample sizes of an FID match the protocol a preset declares, else one sentence saying which
+    differ (`fid.published_num_samples`: generated images, `fid.published_num_real`: real images; None: not
+    declared). FID depends on N (biased upward at small N), so a value from other sample sizes is not
+    comparable with the published one. Written in the evaluation log and in report notes alike."""
+    parts = []
+    for what, count, published, key in (("generated", num_fake, published_num_samples, "published_num_samples"),
+                                         ("real", num_real, published_num_real, "published_num_real")):
+        if published is not None and count is not None and int(count) != int(published):
+            parts.append(f"{int(count)} {what} images where the preset's published protocol uses "
+                         f"{int(published)} (fid.{key})")
+    if not parts:
+        return ""
+    return f"FID from {' and '.join(parts)}: not comparable with the published FID"
+
+
 def _as_float64(name: str, x, ndim: int) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != ndim:

@@ -26,6 +26,8 @@ A record is a flat dict with exactly the keys `FIELDS` (values are strings, inte
 
 `protocol_of(row, value_key)` finds the record of a value; `protocol_id(record)` is its canonical string,
 equal for two records exactly when they are equal, meant for grouping (report tables) and display.
+`expects_record(value_key)` says whether a value is one that gets a record (results written before records
+were kept lack it: reports call those "protocol not recorded").
 """
 from typing import Any, Dict, Optional
 
@@ -33,6 +35,9 @@ SUFFIX = "_protocol"
 FIELDS = ("features", "network", "weights_sha256", "resize", "precision", "real_dataset", "real_split",
           "real_count", "real_sha256", "fake_count", "generator_weights")
 _INT_FIELDS = ("real_count", "fake_count")
+# First word of every value key the evaluations write with a record: fid*, is_*, kid_*, prd_*, prdc_*,
+# memorization_* (gan_bench.metrics.evaluate).
+RECORDED_PREFIXES = ("fid", "is", "kid", "prd", "prdc", "memorization")
 
 
 def make_record(**fields: Any) -> Dict[str, Any]:
@@ -65,6 +70,12 @@ def protocol_of(row: Dict[str, Any], value_key: str) -> Optional[Dict[str, Any]]
         if isinstance(record, dict):
             return record
     return None
+
+
+def expects_record(value_key: str) -> bool:
+    """Whether the value `value_key` is one that evaluations write with a protocol record (FID, IS, KID, PRD,
+    PRDC and their derived values); False for losses, mode counts, MS-SSIM and the records themselves."""
+    return not value_key.endswith(SUFFIX) and value_key.split("_")[0] in RECORDED_PREFIXES
 
 
 def _text(value: Any) -> str:
