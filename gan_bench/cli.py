@@ -3,7 +3,7 @@
   gan-bench train   --gin_file F [--gin_file F2] [--gin_binding 'k=v']... --workdir DIR
   gan-bench sweep   FILE --results DIR [--executor local|ray|slurm] [--workers N] [--max_trials K] [--dry_run]
   gan-bench status  DIR [--verify]
-  gan-bench report  DIR [DIR...] --out OUT [--metric modes_covered,fid]
+  gan-bench report  DIR [DIR...] --out OUT [--metric modes_covered,fid] [--mix_protocols]
   gan-bench eval    --workdir DIR [--metrics fid,kid]
   gan-bench metrics --real A --fake B --metrics fid,kid,...
   gan-bench stats   --gin_file F [--gin_binding 'k=v']... [--split train|test]
@@ -82,7 +82,8 @@ def cmd_status(args):
 def cmd_report(args):
     from gan_bench.report import report_main  # pylint: disable=import-outside-toplevel
 
-    written = report_main(args.results_dirs, args.out, metric=args.metric, which=args.which)
+    written = report_main(args.results_dirs, args.out, metric=args.metric, which=args.which,
+                          mix_protocols=args.mix_protocols)
     print(json.dumps(written, indent=1, default=str))
     return 0
 
@@ -239,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "found is reported, each table ranked by its usual metric)")
     r.add_argument("--which", default="final", choices=["final", "best"],
                    help="each trial's last evaluation (final) or its best one per metric (best)")
+    r.add_argument("--mix_protocols", action="store_true",
+                   help="when FID/IS/KID/PRD/PRDC were measured under several protocols (resize, sample sizes, "
+                        "reference split, ...), write one table per protocol instead of refusing")
     r.set_defaults(fn=cmd_report)
 
     e = sub.add_parser("eval", help="metrics of a trained trial's newest checkpoint (writes eval.json)",

@@ -5,6 +5,7 @@
   GROUPS, direction (which metrics go together)         gan_bench/report/metric_groups.py
   metric_table, failure_table, kurach_table             gan_bench/report/tables.py
   table notes, the index's finding sentence             gan_bench/report/notes.py, finding.py
+  one protocol per column, its caption and notes        gan_bench/report/protocols.py
   write_table, latex_escape                             gan_bench/report/writers.py
   expected_best_of_k, plot_*                            gan_bench/report/figures.py
   plot_samples_2d (one trial's samples per model)       gan_bench/report/samples.py

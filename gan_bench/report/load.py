@@ -8,7 +8,9 @@ record), `config.gin` (operative config), `status.json` (final state, read by it
   model (the study-wide paper name of the trial's model, `naming.model_labels`),
   every TrialConfig field (default ← config.gin ← trial.json bindings), every other binding by its gin key,
   final_<metric> (value at the last evaluation that reports it), best_<metric> (min or max over evaluations,
-  see `metric_groups.direction`).
+  see `metric_groups.direction`), and for every value that has a protocol record (FID, IS, KID, PRD, PRDC:
+  `gan_bench.metrics.protocol`) final_<metric>_protocol / best_<metric>_protocol: the record of the evaluation
+  that gave that value, as JSON text, or None when that evaluation recorded none (older results).
 
 A file that cannot be read or parsed gives a warning naming it and the trial is counted as `failed`; loading
 never stops on one bad trial.
@@ -20,12 +22,13 @@ import json
 import math
 import os
 import warnings
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
 from gan_bench import outputs
 from gan_bench.config import TrialConfig
+from gan_bench.metrics import protocol
 from gan_bench.report.metric_groups import direction
 from gan_bench.report.naming import BOOKKEEPING, model_labels
 
@@ -89,21 +92,53 @@ def _as_float(value) -> float:
     return math.nan
 
 
+def _is_metric_value(key: str, value) -> bool:
+    """A metrics.jsonl entry that is a metric value: a number or 'nan'/'inf' text (not step, records, lists)."""
+    if key == "step" or isinstance(value, (list, dict, bool)) or value is None:
+        return False
+    return not (isinstance(value, str) and value.strip().lower() not in _NON_FINITE)
+
+
 def summarize_metrics(rows: Sequence[dict]) -> Dict[str, float]:
     """`final_<m>` (last evaluation reporting m) and `best_<m>` (by `direction(m)`, NaN ignored) per metric."""
     out: Dict[str, float] = {}
     series: Dict[str, List[float]] = {}
     for row in rows:
         for key, value in row.items():
-            if key == "step" or isinstance(value, (list, dict, bool)) or value is None:
-                continue
-            if isinstance(value, str) and value.strip().lower() not in _NON_FINITE:
-                continue
-            series.setdefault(key, []).append(_as_float(value))
+            if _is_metric_value(key, value):
+                series.setdefault(key, []).append(_as_float(value))
     for key, vals in series.items():
         out[f"final_{key}"] = vals[-1]
         finite = [v for v in vals if not math.isnan(v)]
         out[f"best_{key}"] = (min(finite) if direction(key) == "min" else max(finite)) if finite else math.nan
+    return out
+
+
+def _record_text(record) -> Optional[str]:
+    """A protocol record as JSON text with every field in `protocol.FIELDS` order (hashable, parseable)."""
+    if not isinstance(record, dict):
+        return None
+    return json.dumps({name: record.get(name) for name in protocol.FIELDS})
+
+
+def summarize_protocols(rows: Sequence[dict]) -> Dict[str, Optional[str]]:
+    """`final_<m>_protocol` / `best_<m>_protocol`: the protocol record of the evaluation whose value is
+    `final_<m>` / `best_<m>` (the first such evaluation on ties), for every metric that has or expects one
+    (`protocol.expects_record`); None where that evaluation has no record or no best value exists."""
+    evaluations: Dict[str, List[Tuple[float, dict]]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if _is_metric_value(key, value):
+                evaluations.setdefault(key, []).append((_as_float(value), row))
+    out: Dict[str, Optional[str]] = {}
+    for key, evals in evaluations.items():
+        if not (protocol.expects_record(key) or any(protocol.protocol_of(r, key) for _, r in evals)):
+            continue
+        out[f"final_{key}_protocol"] = _record_text(protocol.protocol_of(evals[-1][1], key))
+        finite = [(v, r) for v, r in evals if not math.isnan(v)]
+        pick = min if direction(key) == "min" else max
+        best = pick(finite, key=lambda item: item[0])[1] if finite else None
+        out[f"best_{key}_protocol"] = _record_text(protocol.protocol_of(best, key)) if best is not None else None
     return out
 
 
@@ -182,6 +217,7 @@ def load_trial(folder: str) -> Tuple[dict, List[str]]:
     metrics_path = os.path.join(folder, "metrics.jsonl")
     evals = _read_metrics(metrics_path, problems) if os.path.exists(metrics_path) else []
     row.update(summarize_metrics(evals))
+    row.update(summarize_protocols(evals))
     row["n_evals"] = len(evals)
     if status is not None:
         row["state"], row["step"], row["error"] = status.get("state"), status.get("step"), status.get("error")

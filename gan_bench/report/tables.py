@@ -15,7 +15,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pandas as pd
 
-from gan_bench.report import notes, summaries
+from gan_bench.report import notes, protocols, summaries
 from gan_bench.report.metric_groups import MetricGroup, direction
 from gan_bench.report.naming import BOOKKEEPING, MODEL_KEYS, keys_varying_within_datasets, model_labels
 
@@ -91,12 +91,14 @@ class Table:
 
     decimals: metric key → decimals of its column (`summaries.column_decimals`), for text that quotes the table.
     headers: frame column → the header the text formats show instead (configuration keys without underscores).
+    protocol: how the ranking metric was measured, for the caption ('' for metrics without protocol records).
     """
     frame: pd.DataFrame
     shown: List[str]
     notes: List[str]
     decimals: Dict[str, int] = dataclasses.field(default_factory=dict)
     headers: Dict[str, str] = dataclasses.field(default_factory=dict)
+    protocol: str = ""
 
 
 def header(key: str) -> str:
@@ -111,8 +113,12 @@ def metric_table(df: pd.DataFrame, group: MetricGroup, which: str = "final") -> 
     trials (all its trials), the configuration keys that vary within a dataset, note (why a row is empty or
     suspicious), and for CSV `<metric>_mean`, `<metric>_std`, `<metric>_inf` (seeds with an infinite value).
     Every value of a metric column has the same decimals (`summaries.column_decimals` over the column).
+    A column holds, per dataset, scores of one protocol (`protocols`): ValueError naming the differing fields
+    otherwise (`protocols.split_by_protocol` gives the parts that each make a table); the notes state each
+    column's protocol and `protocol` the ranking metric's.
     """
     members = in_group(df, group, which)
+    protocols.check_one_protocol(members, group, which)
     keys = config_keys(members)
     rows = []
     for dataset in sorted(members["dataset"].astype(str).unique()):
@@ -137,8 +143,9 @@ def metric_table(df: pd.DataFrame, group: MetricGroup, which: str = "final") -> 
         f"{k}_{s}" for k in group.keys for s in ("mean", "std", "inf")])
     if frame["note"].fillna("").astype(str).str.len().any():
         shown.append("note")
-    return Table(frame=frame, shown=shown, notes=notes.table_notes(members, frame, group, which), decimals=decimals,
-                 headers={k: header(k) for k in keys})
+    table_notes = notes.table_notes(members, frame, group, which) + protocols.column_notes(members, group, which)
+    return Table(frame=frame, shown=shown, notes=table_notes, decimals=decimals, headers={k: header(k) for k in keys},
+                 protocol=protocols.caption(members, group, which))
 
 
 def _shared_values(trials: pd.DataFrame, keys: List[str]) -> dict:
@@ -167,8 +174,9 @@ def _best_row(trials: pd.DataFrame, group: MetricGroup, which: str, keys: List[s
         row[f"{key}_mean"], row[f"{key}_std"], row[f"{key}_inf"] = sums[key].mean, sums[key].std, sums[key].n_inf
     row.update({k: config.iloc[0][k] for k in keys})
     flagged = group.caveat is not None and group.caveat.applies({k: sums[k].value for k in group.keys})
+    published = protocols.published_note(config, which) if "fid" in group.keys else ""
     row.update(seeds=len(scored(config, group.primary, which)), trials=len(config), config_id=config_id,
-               note=group.caveat.note() if flagged else "")
+               note="; ".join(n for n in (group.caveat.note() if flagged else "", published) if n))
     return rank, row
 
 
