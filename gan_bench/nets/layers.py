@@ -82,12 +82,31 @@ class Dense(nn.Module):
     features: int
     weight_norm: str = "none"
     kernel_init: Callable = nn.initializers.normal(0.02)
+    use_bias: bool = True  # False: no bias parameter (a layer followed by batch norm needs none)
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
         kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
         kernel = normalize_kernel(self, kernel, self.weight_norm, train)
+        if not self.use_bias:
+            return x @ kernel
         return x @ kernel + self.param("bias", nn.initializers.zeros, (self.features,))
+
+
+class LinearMaxout(nn.Module):
+    """x [B, n] -> [B, features]: maxout (Goodfellow et al. 2013) over `pieces` affine maps, as Blocks'
+    `LinearMaxout` (used by ALI and PacGAN's discriminators): one Dense to features * pieces outputs, output
+    column u * pieces + p is piece p of unit u, and each unit keeps the largest of its pieces."""
+
+    features: int
+    pieces: int
+    weight_norm: str = "none"
+    kernel_init: Callable = nn.initializers.normal(0.02)
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = False) -> Array:
+        h = Dense(self.features * self.pieces, self.weight_norm, self.kernel_init, name="linear")(x, train)
+        return jnp.max(h.reshape(h.shape[:-1] + (self.features, self.pieces)), axis=-1)
 
 
 class Conv(nn.Module):
@@ -136,13 +155,28 @@ class ConvTranspose(nn.Module):
         return x + self.param("bias", nn.initializers.zeros, (self.features,))
 
 
+@gin.configurable("batch_norm")
+def batch_norm_constants(decay: float = 0.999, epsilon: float = 1e-3) -> Tuple[float, float]:
+    """(decay, epsilon) of every batch norm the families build: compare_gan's 0.999 and 1e-3 by default.
+
+    gin: `batch_norm.decay = 0.95` (PacGAN's running averages), `batch_norm.epsilon = 1e-4` (Blocks').
+    """
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
+        raise ValueError(f"batch_norm.decay = {decay!r}; expected a number in [0, 1)")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+        raise ValueError(f"batch_norm.epsilon = {epsilon!r}; expected a number > 0")
+    return float(decay), float(epsilon)
+
+
 class BatchNorm(nn.Module):
     """Batch norm with scale and offset (compare_gan `batch_norm`: decay 0.999, epsilon 1e-3).
 
     x [B, ..., C]. With train=True the mean and (biased) variance over all axes but the last are computed
     separately in each of `groups` equal slices of the batch ([B] -> [groups, B/groups]), as on `groups`
     replicas; the running averages (collection `batch_stats`) move towards the group-averaged statistics.
-    With train=False the running averages are used.
+    With train=False the running averages are used. With train=True the group-averaged batch mean and
+    variance are also sown into collection `batch_moments` (only when the caller makes it mutable), so
+    standing statistics (`nets.bn_eval`) can average them over many passes.
     """
 
     groups: int = 1
@@ -165,8 +199,12 @@ class BatchNorm(nn.Module):
             y = ((xg - mean) * jax.lax.rsqrt(var + self.epsilon)).reshape(x.shape)
             if not self.is_initializing():
                 d = self.decay
-                ra_mean.value = d * ra_mean.value + (1 - d) * jnp.mean(mean.reshape(-1, c), axis=0)
-                ra_var.value = d * ra_var.value + (1 - d) * jnp.mean(var.reshape(-1, c), axis=0)
+                batch_mean = jnp.mean(mean.reshape(-1, c), axis=0)
+                batch_var = jnp.mean(var.reshape(-1, c), axis=0)
+                ra_mean.value = d * ra_mean.value + (1 - d) * batch_mean
+                ra_var.value = d * ra_var.value + (1 - d) * batch_var
+                self.sow("batch_moments", "mean", batch_mean)
+                self.sow("batch_moments", "var", batch_var)
         else:
             y = (x - ra_mean.value) * jax.lax.rsqrt(ra_var.value + self.epsilon)
         scale = self.param("scale", nn.initializers.ones, (c,))
@@ -200,7 +238,8 @@ class Normalization(nn.Module):
         if self.kind == "none":
             return x
         if self.kind == "batch":
-            return BatchNorm(groups=self.groups, name="bn")(x, train)
+            decay, epsilon = batch_norm_constants()
+            return BatchNorm(groups=self.groups, decay=decay, epsilon=epsilon, name="bn")(x, train)
         if self.kind == "layer":
             return LayerNorm(name="ln")(x)
         raise ValueError(f"normalization {self.kind!r}; expected one of {NORMALIZATIONS}")
