@@ -28,6 +28,7 @@ class TrialConfig:
     g_norm: str = "batch"  # none | batch
     bn_stats: str = "global"  # global (cross-replica) | per_device (as separate replicas)
     conv_impl: str = "auto"  # auto | xla | cpu_tuned: how the nets convolve (gan_bench/nets/conv_choice.py)
+    precision: str = "float32"  # float32 | tf32 | bf16: matmul / conv precision (gan_bench/precision.py)
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (on [-1, 1])
     # Objective.
@@ -68,6 +69,7 @@ CHOICES = {
     "g_norm": ("none", "batch"),
     "bn_stats": ("global", "per_device"),
     "conv_impl": ("auto", "xla", "cpu_tuned"),
+    "precision": ("float32", "tf32", "bf16"),
     "z_dist": ("normal", "uniform"),
     "optimizer": ("adam", "rmsprop"),
 }

@@ -10,6 +10,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 _FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FAST_COMPILE).strip()
@@ -18,3 +20,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # a session-private cache, re
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE_DIR
     atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")  # read by JAX at import, here and in subprocesses
+
+
+@pytest.fixture(autouse=True)
+def pinned_precision():
+    """Every test runs with float32 matmuls and convolutions (see the module docstring)."""
+    import jax  # pylint: disable=import-outside-toplevel
+    with jax.default_matmul_precision("highest"):
+        yield "highest"
