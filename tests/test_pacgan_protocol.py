@@ -5,9 +5,15 @@ import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+from flax import linen as nn
 
 from gan_bench import nets
+from gan_bench.config import TrialConfig
+from gan_bench.gan.losses import LOSSES
+from gan_bench.gan.state import hparams_of, init_state, make_optimizers
+from gan_bench.gan.train_step import GANModel, train_step
 
 KEY = jax.random.PRNGKey(0)
 CONV = nets.conv_impl("xla")
@@ -105,3 +111,115 @@ def test_bad_batch_norm_decay_names_the_key(decay):
     g, _ = _mlp({"g_width": 4, "g_depth": 1}, g_norm="batch")
     with pytest.raises(ValueError, match="batch_norm.decay"):
         g.init(KEY, jnp.zeros((2, 3)), train=False)
+
+
+# --- the train step: simultaneous updates and per-slot batch norm ---------------------------------------------
+
+B = 8
+
+
+class PointsG(nn.Module):
+    """A generator whose B samples are its parameters (z ignored), so the hand-rolled step needs no z draws."""
+
+    @nn.compact
+    def __call__(self, z, train):
+        return self.param("points", nn.initializers.normal(1.0), (B, 2)) + 0.0 * z[:, :1]
+
+
+class TinyD(nn.Module):
+    @nn.compact
+    def __call__(self, x, train):
+        return nn.Dense(1)(jnp.tanh(nn.Dense(4)(x)))[:, 0]
+
+
+def _points_model(n_disc=1, **fields):
+    cfg = TrialConfig(n_disc=n_disc, g_lr=3e-3, d_lr=1e-2, beta1=0.3, beta2=0.95)
+    g_tx, d_tx = make_optimizers(cfg)
+    model = GANModel(generator=PointsG(), discriminator=TinyD(), loss_fn=LOSSES.get("non_saturating"),
+                     penalty_fn=None, d_projection=None, z_dim=1, z_dist="normal", n_disc=n_disc, pack=1,
+                     data_shape=(2,), g_tx=g_tx, d_tx=d_tx, init_batch=B, **fields)
+    return cfg, model
+
+
+def _softplus(x):
+    return jnp.logaddexp(0.0, x)
+
+
+def test_simultaneous_step_takes_both_gradients_at_the_old_parameters():
+    """Two steps against optax by hand: D's gradient and G's gradient both at (G, D) before each step."""
+    cfg, model = _points_model(update_order="simultaneous")
+    state = init_state(model, 3, hparams_of(cfg))
+    real = jax.random.normal(jax.random.PRNGKey(1), (2, 1, B, 2))
+    step = jax.jit(lambda s, r: train_step(model, s, r))
+    after, metrics = step(state, real[0])
+    after, _ = step(after, real[1])
+
+    d = TinyD()
+
+    def d_loss(p, g_params, batch):
+        logits = d.apply({"params": p}, jnp.concatenate([batch, g_params["points"]]), True)
+        return jnp.mean(_softplus(-logits[:B])) + jnp.mean(_softplus(logits[B:]))
+
+    def g_loss(p, d_params):
+        return jnp.mean(_softplus(-d.apply({"params": d_params}, p["points"], True)))
+
+    g_tx, d_tx = optax.adam(3e-3, b1=0.3, b2=0.95), optax.adam(1e-2, b1=0.3, b2=0.95)
+    g_params, d_params = state.g.params, state.d.params
+    g_opt, d_opt = g_tx.init(g_params), d_tx.init(d_params)
+    first = (float(d_loss(d_params, g_params, real[0, 0])), float(g_loss(g_params, d_params)))
+    for batch in real[:, 0]:
+        d_grads, g_grads = jax.grad(d_loss)(d_params, g_params, batch), jax.grad(g_loss)(g_params, d_params)
+        d_updates, d_opt = d_tx.update(d_grads, d_opt, d_params)
+        g_updates, g_opt = g_tx.update(g_grads, g_opt, g_params)
+        d_params, g_params = optax.apply_updates(d_params, d_updates), optax.apply_updates(g_params, g_updates)
+    for got, expected in ((after.d.params, d_params), (after.g.params, g_params)):
+        for x, y in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected)):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([float(metrics["d_loss"]), float(metrics["g_loss"])], first, rtol=1e-5)
+    assert int(after.step) == 2
+    # The alternating step's G sees the updated D, so it ends elsewhere: the comparison above can tell.
+    _, alternating = _points_model()
+    alt = jax.jit(lambda s, r: train_step(alternating, s, r))
+    alt_after = alt(alt(state, real[0])[0], real[1])[0]
+    assert np.max(np.abs(np.asarray(alt_after.g.params["points"]) - np.asarray(g_params["points"]))) > 1e-5
+
+
+def test_update_order_from_gin_and_bad_values():
+    gin.bind_parameter("gan_step.update_order", "simultaneous")
+    assert _points_model()[1].update_order == "simultaneous"
+    with pytest.raises(ValueError, match="needs trial.n_disc = 1"):
+        _points_model(n_disc=2)
+    gin.bind_parameter("gan_step.update_order", "together")
+    with pytest.raises(ValueError, match="gan_step.update_order = 'together'"):
+        _points_model()
+    gin.clear_config()
+    with pytest.raises(ValueError, match="gan_step.g_bn_per_pack_slot"):
+        _points_model(g_bn_per_pack_slot=1)
+
+
+def test_per_slot_batch_norm_normalizes_each_pack_slot_alone():
+    """pack 2, 3 packed inputs: slot j's samples are G on z rows 3j..3j+2, normalized by their own moments;
+    packed input i holds (slot 0's sample i, slot 1's sample i); running means move by the slots' average."""
+    g, d = _mlp({"g_width": 4, "g_depth": 1, "d_width": 4, "d_depth": 1}, g_norm="batch", z_dim=3)
+    cfg = TrialConfig()
+    g_tx, d_tx = make_optimizers(cfg)
+    model = GANModel(generator=g, discriminator=d, loss_fn=LOSSES.get("non_saturating"), penalty_fn=None,
+                     d_projection=None, z_dim=3, z_dist="normal", n_disc=1, pack=2, data_shape=(2,), g_tx=g_tx,
+                     d_tx=d_tx, g_bn_per_pack_slot=True)
+    state = init_state(model, 0, hparams_of(cfg))
+    key = jax.random.PRNGKey(7)
+    fake, updated = model.generate_fakes(state.g.params, state.g.norm_collections, key, 6)
+    z = np.asarray(model.sample_z(key, 6))
+    p = _np(state.g.params)
+    slots, means = [], []
+    for j in range(2):
+        h = z[3 * j:3 * j + 3] @ p["fc1"]["kernel"] + p["fc1"]["bias"]
+        means.append(h.mean(0))
+        hn = (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-3)
+        slots.append(np.tanh(hn) @ p["out"]["kernel"] + p["out"]["bias"])
+    expected = np.stack(slots, axis=1).reshape(6, 2)  # sample 2i + j is slot j's i-th
+    np.testing.assert_allclose(np.asarray(fake), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(updated["batch_stats"]["norm1"]["bn"]["mean"]),
+                               0.001 * (means[0] + means[1]) / 2, rtol=1e-4, atol=1e-9)
+    packed = np.asarray(model.pack_batch(fake))
+    np.testing.assert_allclose(packed, np.concatenate(slots, axis=1), rtol=1e-4, atol=1e-6)

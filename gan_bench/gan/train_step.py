@@ -10,11 +10,21 @@ The discriminator sees real and fake samples in one concatenated batch, as compa
 statistics and the spectral-norm power iteration see both; the generator step reuses the last real batch.
 Each network is updated by the optimizer its `NetworkState` owns; a projection of D's parameters (weight
 clipping) follows each of D's updates.
+
+Two choices of PacGAN's protocol (Lin et al. 2018, whose code trains with ALI's algorithm), gin keys of
+`gan_step` read when a `GANModel` is built:
+- `gan_step.update_order = 'simultaneous'`: one pass of G and D on one real batch and one z draw gives both
+  losses, and both gradients are taken at the parameters before the step (ALI, Dumoulin et al. 2017);
+  needs n_disc = 1. 'alternating' (default) is the D-then-G loop above.
+- `gan_step.g_bn_per_pack_slot = True`: with pack m, G's batch-norm statistics are computed separately for
+  each pack slot (the m samples packed into one D input come from m separately normalized G batches, as
+  PacGAN's m generator calls); the running averages move towards the slots' mean statistics.
 """
 import dataclasses
 from typing import Any, Callable, Optional, Tuple
 
 import flax
+import gin
 import jax
 import jax.numpy as jnp
 import optax
@@ -24,6 +34,17 @@ from gan_bench.gan.state import GANState
 
 # Purposes of random draws (fold_in constants), so no two uses ever share a key.
 _D_Z, _D_PENALTY, _G_Z = 1, 2, 3
+UPDATE_ORDERS = ("alternating", "simultaneous")
+
+
+@gin.configurable("gan_step")
+def step_options(update_order: str = "alternating", g_bn_per_pack_slot: bool = False) -> dict:
+    """The step's protocol choices (module docstring), checked; the defaults are GANModel's."""
+    if update_order not in UPDATE_ORDERS:
+        raise ValueError(f"gan_step.update_order = {update_order!r}; expected one of {', '.join(UPDATE_ORDERS)}")
+    if not isinstance(g_bn_per_pack_slot, bool):
+        raise ValueError(f"gan_step.g_bn_per_pack_slot = {g_bn_per_pack_slot!r}; expected True or False")
+    return {"update_order": update_order, "g_bn_per_pack_slot": g_bn_per_pack_slot}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +53,8 @@ class GANModel:
 
     `penalty_fn` is D's loss term (None: no term, logged as 0) and `d_projection` the constraint applied to
     D's parameters after each of D's updates (None: no constraint); see `penalties.d_regularizer`.
-    `g_tx`/`d_tx` are the optimizers `init_state` hands to the networks' states.
+    `g_tx`/`d_tx` are the optimizers `init_state` hands to the networks' states. `update_order` and
+    `g_bn_per_pack_slot` default to the gin-bound `step_options()` (module docstring).
     """
 
     generator: Any
@@ -48,6 +70,13 @@ class GANModel:
     g_tx: optax.GradientTransformation
     d_tx: optax.GradientTransformation
     init_batch: int = 2
+    update_order: str = dataclasses.field(default_factory=lambda: step_options()["update_order"])
+    g_bn_per_pack_slot: bool = dataclasses.field(default_factory=lambda: step_options()["g_bn_per_pack_slot"])
+
+    def __post_init__(self):
+        step_options(self.update_order, self.g_bn_per_pack_slot)
+        if self.update_order == "simultaneous" and self.n_disc != 1:
+            raise ValueError(f"gan_step.update_order = 'simultaneous' needs trial.n_disc = 1, got {self.n_disc}")
 
     @property
     def d_input_shape(self):
@@ -76,6 +105,25 @@ class GANModel:
             return self.generator.apply(variables, z, train=True, mutable=list(norm_collections))
         return self.generator.apply(variables, z, train=False)
 
+    def generate_fakes(self, params, norm_collections, key, n):
+        """n training-mode samples of G from z drawn with `key`: (samples, updated collections).
+
+        With `g_bn_per_pack_slot`, z is read as [bn_groups, pack, n / (bn_groups * pack)] and G normalizes each
+        slot's rows on their own; the samples are then interleaved so that `pack_batch` puts slot j's sample
+        at position j of every packed input.
+        """
+        z = self.sample_z(key, n)
+        if not self.g_bn_per_pack_slot or self.pack == 1:
+            return self.generate(params, norm_collections, z, train=True)
+        groups, m = self.generator.bn_groups, self.pack
+        if n % (groups * m):
+            raise ValueError(f"per-slot batch norm: batch {n} is not divisible by bn_groups * pack = {groups * m}")
+        generator = self.generator.clone(bn_groups=groups * m)
+        fake, updated = generator.apply({"params": params, **norm_collections}, z, train=True,
+                                        mutable=list(norm_collections))
+        fake = fake.reshape((groups, m, n // (groups * m)) + fake.shape[1:])
+        return jnp.swapaxes(fake, 1, 2).reshape((n,) + fake.shape[3:]), updated
+
     def discriminate(self, params, norm_collections, x, train=True):
         """D logits for unpacked samples x [B, ...]; returns (logits [B/pack], updated normalization collections)."""
         variables = {"params": params, **norm_collections}
@@ -90,8 +138,7 @@ def _key(state: GANState, purpose: int, sub: int = 0):
 
 def _d_update(model: GANModel, state: GANState, real, i):
     b = real.shape[0]
-    z = model.sample_z(_key(state, _D_Z, i), b)
-    fake, _ = model.generate(state.g.params, state.g.norm_collections, z, train=True)
+    fake, _ = model.generate_fakes(state.g.params, state.g.norm_collections, _key(state, _D_Z, i), b)
     fake = jax.lax.stop_gradient(fake)
     d_collections = state.d.norm_collections
 
@@ -118,10 +165,9 @@ def _d_update(model: GANModel, state: GANState, real, i):
 
 
 def _g_update(model: GANModel, state: GANState, real):
-    z = model.sample_z(_key(state, _G_Z), real.shape[0])
-
     def g_objective(g_params):
-        fake, g_updated = model.generate(g_params, state.g.norm_collections, z, train=True)
+        fake, g_updated = model.generate_fakes(g_params, state.g.norm_collections, _key(state, _G_Z),
+                                               real.shape[0])
         # As in compare_gan, D sees real and fake together here too (relativistic losses need the real
         # logits) and its normalization collections advance with this pass.
         logits, d_updated = model.discriminate(state.d.params, state.d.norm_collections,
@@ -138,11 +184,51 @@ def _g_update(model: GANModel, state: GANState, real):
     return state, {"g_loss": g_loss}
 
 
+def _simultaneous_update(model: GANModel, state: GANState, real):
+    """ALI's update: D's and G's losses from one pass (one real batch, one z draw), both gradients at the
+    parameters before the step, then both optimizer updates; G's EMA follows as after `_g_update`."""
+    d_collections = state.d.norm_collections
+
+    def losses(d_params, g_params):
+        fake, g_updated = model.generate_fakes(g_params, state.g.norm_collections, _key(state, _D_Z),
+                                               real.shape[0])
+        logits, d_updated = model.discriminate(d_params, d_collections, jnp.concatenate([real, fake]))
+        real_logits, fake_logits = jnp.split(logits, 2)
+        d_loss, g_loss = model.loss_fn(real_logits, fake_logits)
+        if model.penalty_fn is None:
+            penalty, d_total = jnp.zeros((), jnp.float32), d_loss
+        else:
+            penalty_apply = lambda p, x: model.discriminate(p, d_collections, x)[0]
+            penalty = model.penalty_fn(penalty_apply, d_params, real, jax.lax.stop_gradient(fake),
+                                       _key(state, _D_PENALTY))
+            d_total = d_loss + state.hparams["penalty_weight"] * penalty
+        aux = (g_updated, d_updated, d_loss, g_loss, penalty, jnp.mean(real_logits), jnp.mean(fake_logits))
+        return (d_total, g_loss), aux
+
+    _, vjp, aux = jax.vjp(losses, state.d.params, state.g.params, has_aux=True)
+    one, zero = jnp.ones((), jnp.float32), jnp.zeros((), jnp.float32)
+    d_grads = vjp((one, zero))[0]
+    g_grads = vjp((zero, one))[1]
+    g_updated, d_updated, d_loss, g_loss, penalty, real_mean, fake_mean = aux
+    d = state.d.apply_gradients(d_grads).with_norm_collections(d_updated)
+    if model.d_projection is not None:
+        d = d.replace(params=model.d_projection(d.params, state.hparams))
+    g = state.g.apply_gradients(g_grads).with_norm_collections(g_updated)
+    decay = state.hparams["ema_decay"]
+    ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, g.params)
+    state = state.replace(g=g, d=d, ema_params=ema)
+    return state, {"d_loss": d_loss, "penalty": penalty, "d_real": real_mean, "d_fake": fake_mean,
+                   "g_loss": g_loss}
+
+
 def train_step(model: GANModel, state: GANState, real):
     """One generator step with `model.n_disc` discriminator steps before it. real: [n_disc, B, ...]."""
     if real.shape[0] != model.n_disc:
         raise ValueError(f"train_step: real has {real.shape[0]} batches, expected n_disc={model.n_disc}")
     old = state
+    if model.update_order == "simultaneous":
+        state, metrics = _simultaneous_update(model, state, real[0])
+        return _finish_step(old, state, metrics)
     logs = []
     for i in range(model.n_disc):  # unrolled: n_disc is small and static
         state, d_logs = _d_update(model, state, real[i], i)
@@ -150,6 +236,11 @@ def train_step(model: GANModel, state: GANState, real):
     state, g_logs = _g_update(model, state, real[-1])
     metrics = {k: jnp.mean(jnp.stack([l[k] for l in logs])) for k in logs[0]}
     metrics.update(g_logs)
+    return _finish_step(old, state, metrics)
+
+
+def _finish_step(old: GANState, state: GANState, metrics):
+    """The step's state, or the state before it where a loss is not finite; the step counter advances."""
     finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"])
     # A diverged trial keeps its last finite state (and in a population does not disturb the others).
     state = jax.tree_util.tree_map(lambda new, prev: jnp.where(finite, new, prev), state, old)
