@@ -223,3 +223,37 @@ def test_per_slot_batch_norm_normalizes_each_pack_slot_alone():
                                0.001 * (means[0] + means[1]) / 2, rtol=1e-4, atol=1e-9)
     packed = np.asarray(model.pack_batch(fake))
     np.testing.assert_allclose(packed, np.concatenate(slots, axis=1), rtol=1e-4, atol=1e-6)
+
+
+# --- G's batch norm at evaluation: running averages, batch statistics, standing statistics -------------------
+
+def test_bn_evaluation_modes_match_numpy():
+    from gan_bench.nets import bn_eval  # pylint: disable=import-outside-toplevel
+
+    g, _ = _mlp({"g_width": 4, "g_depth": 1}, g_norm="batch", z_dim=3)
+    rng = np.random.RandomState(11)
+    z_passes = rng.randn(3, 5, 3).astype(np.float32)
+    z = rng.randn(4, 3).astype(np.float32)
+    variables = g.init(KEY, jnp.asarray(z), train=False)
+    p = _np(variables["params"])
+    collections = {"batch_stats": {"norm1": {"bn": {"mean": jnp.full((4,), 0.3), "var": jnp.full((4,), 2.0)}}}}
+
+    def forward(zz, mean, var):
+        h = zz @ p["fc1"]["kernel"] + p["fc1"]["bias"]
+        return np.tanh((h - mean) / np.sqrt(var + 1e-3)) @ p["out"]["kernel"] + p["out"]["bias"]
+
+    hs = [zz @ p["fc1"]["kernel"] + p["fc1"]["bias"] for zz in z_passes]
+    standing_mean = np.mean([h.mean(0) for h in hs], axis=0)
+    standing_var = np.mean([h.var(0) for h in hs], axis=0)
+    standing = bn_eval.standing_batch_stats(g, variables["params"], collections["batch_stats"], z_passes)
+    np.testing.assert_allclose(np.asarray(standing["norm1"]["bn"]["mean"]), standing_mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(standing["norm1"]["bn"]["var"]), standing_var, rtol=1e-4, atol=1e-6)
+
+    h = z @ p["fc1"]["kernel"] + p["fc1"]["bias"]
+    cases = {"running": forward(z, 0.3, 2.0), "batch": forward(z, h.mean(0), h.var(0)),
+             "standing": forward(z, standing_mean, standing_var)}
+    for mode, expected in cases.items():
+        got = bn_eval.sample(g, variables["params"], collections, jnp.asarray(z), mode, standing)
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-4, atol=1e-6, err_msg=mode)
+    with pytest.raises(ValueError, match="'stand'"):
+        bn_eval.sample(g, variables["params"], collections, jnp.asarray(z), "stand")

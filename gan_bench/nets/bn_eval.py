@@ -1,0 +1,61 @@
+"""How G's batch norm behaves when G is sampled for evaluation: three modes.
+
+- `running`: the running averages training kept (`batch_stats`); what `GANModel.generate(train=False)` does.
+- `batch`: each sampled batch is normalized by its own statistics (G in training mode, nothing kept).
+- `standing`: "standing statistics" as BigGAN uses them (Brock et al. 2019, section 3.1 and BigGAN-PyTorch's
+  `accumulate_standing_stats`): before evaluating, G runs `passes` times in training mode on fresh z; each
+  batch norm's mean and variance become the averages of those passes' batch moments, and G is then sampled
+  with them as with running averages. `standing_batch_stats` computes them from the moments every batch norm
+  sows into collection `batch_moments` (`layers.BatchNorm`).
+
+An evaluation calls `standing_batch_stats` once per evaluation (on the EMA or raw parameters it evaluates)
+and `sample(..., mode)` for each chunk of z.
+"""
+from typing import Any, Dict
+
+import flax
+import jax
+import jax.numpy as jnp
+
+BN_EVAL_MODES = ("running", "batch", "standing")
+
+
+def check_mode(mode: str) -> None:
+    if mode not in BN_EVAL_MODES:
+        raise ValueError(f"G batch-norm evaluation mode {mode!r}; expected one of {', '.join(BN_EVAL_MODES)}")
+
+
+def standing_batch_stats(generator, params, batch_stats: Dict[str, Any], z_passes) -> Dict[str, Any]:
+    """G's batch statistics averaged over the training-mode passes z_passes [passes, batch, z_dim].
+
+    Returns a tree shaped like `batch_stats` (each batch norm's `mean` and `var`); a G without batch norm
+    gets its (empty) `batch_stats` back.
+    """
+    if not batch_stats:
+        return batch_stats
+
+    def moments(z):
+        _, updated = generator.apply({"params": params, "batch_stats": batch_stats}, z, train=True,
+                                     mutable=["batch_stats", "batch_moments"])
+        return flax.core.unfreeze(updated["batch_moments"])  # each sown value: a 1-tuple (one call per pass)
+
+    per_pass = jax.vmap(moments)(jnp.asarray(z_passes))
+    averaged = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), per_pass,
+                                      is_leaf=lambda x: isinstance(x, jnp.ndarray))
+    return jax.tree_util.tree_map(lambda sown: sown[0], averaged, is_leaf=lambda x: isinstance(x, tuple))
+
+
+def sample(generator, params, collections: Dict[str, Any], z, mode: str, standing_stats=None):
+    """G(z) for evaluation under batch-norm `mode`; `standing_stats` (from `standing_batch_stats`) for
+    'standing'. `collections` are G's normalization collections (`NetworkState.norm_collections`)."""
+    check_mode(mode)
+    variables = {"params": params, **collections}
+    if mode == "batch":
+        return generator.apply(variables, z, train=True, mutable=list(collections))[0]
+    if mode == "standing":
+        if standing_stats is None:
+            raise ValueError("G batch-norm evaluation mode 'standing' needs the standing statistics "
+                             "(nets.bn_eval.standing_batch_stats)")
+        if collections.get("batch_stats"):
+            variables["batch_stats"] = standing_stats
+    return generator.apply(variables, z, train=False)
