@@ -1,7 +1,8 @@
 """Building blocks shared by every architecture family, following google/compare_gan `arch_ops.py`.
 
 - `weight_init`: N(0, 0.02) by default (compare_gan's `weights.initializer`), truncated normal or orthogonal.
-- `Dense`, `Conv`: biases start at 0; `weight_norm` in `none | spectral | weight` rewrites the kernel before use.
+- `Dense`, `Conv`: biases start at 0 (`Dense(use_bias=False)`: none); `weight_norm` in `none | spectral | weight`
+  rewrites the kernel before use. `LinearMaxout`: Blocks' maxout layer (ALI's and PacGAN's discriminators).
   * spectral: W / sigma(W), sigma by one power iteration per call from a persistent `u` (Miyato et al. 2018,
     algorithm 1). The kernel is viewed as the matrix [prod(kernel.shape[:-1]), C_out] and `u` is its left
     singular vector estimate, as compare_gan `spectral_norm(singular_value="left")`. `u` lives in collection
@@ -12,6 +13,8 @@
   field, an implementation from `conv_impl` (a static choice, as flax's ImageNet example passes `conv`).
 - `BatchNorm` (statistics over `groups` equal slices of the batch), `LayerNorm`, and `Normalization`, the
   `none | batch | layer` switch the families call where compare_gan calls `self.batch_norm`.
+  Every batch norm the families build takes its decay and epsilon from gin (`batch_norm.decay`,
+  `batch_norm.epsilon`; compare_gan's 0.999 and 1e-3 by default).
 - The normalization choices, listed once: `NORMALIZATIONS` (activations), `WEIGHT_NORMS` (kernels), and the
   trial's `D_NORMS` (one of either for D) and `G_NORMS`.
 """
