@@ -187,9 +187,10 @@ def _example_args(g, d, g_input, d_input, population: int):
 
 def _cache_key(g, d, args, population: int) -> dict:
     shapes = jax.tree_util.tree_map(lambda a: [list(np.shape(a)), str(np.asarray(a).dtype)], args)
-    return {"backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__,
+    # Through JSON and back, so that it compares equal to the key read from the cache (tuples become lists).
+    return json.loads(json.dumps({"backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__,
             "devices": jax.device_count(), "nets": [type(g).__name__, type(d).__name__], "shapes": shapes,
-            "population": population}
+            "population": population}))
 
 
 def _backward_pass(g, d, population: int):
