@@ -14,6 +14,11 @@ Runs where both torch and jax import (e.g. a venv with torch, torchvision, jax, 
 sides run on the GPU (jax's default backend; ``--torch_device auto`` picks CUDA when PyTorch sees it):
   PYTHONPATH=. "$TORCH_VENV"/bin/python benchmarks/bench_fid.py                  # ~4 min on 2 cores
   PYTHONPATH=. "$TORCH_VENV"/bin/python benchmarks/bench_fid.py --n 10000 --batch 200 --rss_n 10000
+  python3 benchmarks/bench_fid.py --n 2000 --batch 200 --rss_n 0 --precision tf32   # matched TF32 on a GPU
+
+``--precision``: ``float32`` runs both sides at full float32 (gan_bench ``extract(precision="float32")``,
+torch with cuBLAS / cuDNN TF32 off); ``tf32`` both with TF32 (``"tensorfloat32"``, torch's TF32 switches on);
+``default`` keeps gan_bench's float32 and torch's own default (on GPUs: TF32 convolutions), i.e. unmatched.
 """
 import argparse
 import json
@@ -71,18 +76,28 @@ def timed(fn, cpu: list | None = None):
     return out, time.perf_counter() - start
 
 
-def bench_extract(n: int, batch: int, size: int, passes: int, folder: str, torch_device: str = "cpu") -> dict:
+# --precision -> (gan_bench extract precision, torch TF32 switches or None for torch's default)
+PRECISIONS = {"default": ("float32", None), "float32": ("float32", False), "tf32": ("tensorfloat32", True)}
+
+
+def bench_extract(n: int, batch: int, size: int, passes: int, folder: str, torch_device: str = "cpu",
+                  precision: str = "default") -> dict:
     """Interleaved per-batch timings of both sides on ``n`` random uint8 images [size, size, 3]."""
     import torch  # pylint: disable=import-outside-toplevel
     from gan_bench.metrics import inception  # pylint: disable=import-outside-toplevel
     from torch_nets import torch_device as pick_device  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
+    jax_precision, tf32 = PRECISIONS[precision]
+    if tf32 is not None:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
     net, path = reference_network(folder)
     net = net.to(pick_device(torch_device))
     images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
     first = images[:batch]
     inception.load_variables(path)  # .pth -> folded params once, outside the timed calls
-    _, jax_first = timed(lambda: inception.extract(first, batch_size=batch, weights_path=path))
+    _, jax_first = timed(lambda: inception.extract(first, batch_size=batch, weights_path=path,
+                                                              precision=jax_precision))
     _, torch_first = timed(lambda: torch_features(net, first))
     times = {"gan_bench": [], "torch": []}
     worst = {"pool3": 0.0, "logits": 0.0}
@@ -91,14 +106,16 @@ def bench_extract(n: int, batch: int, size: int, passes: int, folder: str, torch
             chunk = images[start:start + batch]
             if chunk.shape[0] < batch:
                 break  # a short batch would be a different shape (a recompile), not a steady-state figure
-            ours, seconds = timed(lambda: inception.extract(chunk, batch_size=batch, weights_path=path))
+            ours, seconds = timed(lambda: inception.extract(chunk, batch_size=batch, weights_path=path,
+                                                                  precision=jax_precision))
             times["gan_bench"].append(seconds)
             theirs, seconds = timed(lambda: torch_features(net, chunk))
             times["torch"].append(seconds)
             for name, ref in zip(("pool3", "logits"), theirs):
                 worst[name] = max(worst[name], float(np.abs(ours[name] - ref).max() / np.abs(ref).max()))
     med = {k: statistics.median(v) for k, v in times.items()}
-    result = {"n": n, "batch": batch, "image_size": size, "batches_timed": len(times["torch"]),
+    result = {"n": n, "batch": batch, "image_size": size, "precision": precision, "gan_bench_precision": jax_precision,
+              "torch_allow_tf32": tf32 if tf32 is not None else "torch default", "batches_timed": len(times["torch"]),
               "seconds_per_batch": times, "images_per_s": {k: batch / v for k, v in med.items()},
               "ratio_gan_bench_over_torch": med["torch"] / med["gan_bench"],
               "first_batch_s": {"gan_bench": jax_first, "torch": torch_first},
@@ -203,12 +220,14 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=50, help="images per batch (gan_bench's default is 200)")
     p.add_argument("--size", type=int, default=32, help="input images are size×size×3 uint8, resized to 299")
     p.add_argument("--passes", type=int, default=1, help="passes over the images (more timed batches)")
-    p.add_argument("--frechet_reps", type=int, default=3)
+    p.add_argument("--frechet_reps", type=int, default=3, help="0: skip the Frechet distance timing")
     p.add_argument("--frechet_only", action="store_true", help="only time frechet_distance (no torch needed)")
     p.add_argument("--rss_n", type=int, default=100, help="images extracted in each peak-RSS run; 0 skips")
     p.add_argument("--layers", type=int, default=0, metavar="B", help="per-stage comparison at batch B (0: off)")
     p.add_argument("--torch_device", default="auto",
                    help="PyTorch side: auto (CUDA when PyTorch sees a GPU, else cpu), cpu, cuda:0, ...")
+    p.add_argument("--precision", default="default", choices=sorted(PRECISIONS),
+                   help="float32 or tf32 on both sides; default: gan_bench float32, torch's own default")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     p.add_argument("--rss_child", choices=("gan_bench", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -231,15 +250,18 @@ def main(argv=None) -> int:
             print(f"per-stage, batch {args.layers}:", flush=True)
             report["layers"] = bench_layers(args.layers, 3, folder)
         report["extract"] = ex = bench_extract(args.n, args.batch, args.size, args.passes, folder,
-                                               args.torch_device)
+                                               args.torch_device, args.precision)
+    if args.json:  # the extraction figures first: a run stopped by a time limit keeps them
+        atomic_write_json(args.json, report)
     print(f"extract {args.n} images {args.size}x{args.size} -> 299, batch {args.batch}: gan_bench "
           f"{ex['images_per_s']['gan_bench']:.2f} img/s, torch {ex['images_per_s']['torch']:.2f} img/s, ratio "
           f"{ex['ratio_gan_bench_over_torch']:.2f} (>1: gan_bench faster); first batch {ex['first_batch_s']}, "
           f"compile ~{ex['compile_s_estimate']:.1f} s; max rel. error {ex['max_rel_error']}", flush=True)
-    report["frechet"] = fr = bench_frechet(args.frechet_reps)
-    print(f"frechet_distance 2048-d: {fr['median_s']['frechet_distance']:.3f} s wall, "
-          f"{fr['frechet_distance_cpu_s']:.3f} s CPU (scipy sqrtm formula "
-          f"{fr['median_s']['scipy_sqrtm']:.3f} s), rel. diff {fr['rel_diff']:.1e}", flush=True)
+    if args.frechet_reps > 0:  # 0: extraction only
+        report["frechet"] = fr = bench_frechet(args.frechet_reps)
+        print(f"frechet_distance 2048-d: {fr['median_s']['frechet_distance']:.3f} s wall, "
+              f"{fr['frechet_distance_cpu_s']:.3f} s CPU (scipy sqrtm formula "
+              f"{fr['median_s']['scipy_sqrtm']:.3f} s), rel. diff {fr['rel_diff']:.1e}", flush=True)
     if args.rss_n:
         report["peak_rss"] = {side: peak_rss(side, args.rss_n, args.batch, args.size) for side in ("gan_bench", "torch")}
         print("peak RSS:", json.dumps(report["peak_rss"]), flush=True)

@@ -9,6 +9,11 @@ Speed-up = vmapped member-steps/s / sequential member-steps/s (> 1: the populati
 
   python3 benchmarks/bench_population.py                                    # default; InfoGAN P >= 8 and DCGAN take long on CPU
   python3 benchmarks/bench_population.py --nets mlp,infogan,dcgan --population 1,4,8,16 --image_batch 64 --reps 5
+  python3 benchmarks/bench_population.py --nets dcgan,sndcgan,resnet_cifar --dcgan_population 8 --image_batch 64 \
+      --conv_impl xla,cpu_tuned      # both convolution implementations, one row each
+
+`--conv_impl` (comma list of auto, xla, cpu_tuned; default auto) sets `trial.conv_impl` of both the population
+and the solo runs. `--precision` sets the matmul / conv precision as in bench_train_step.py.
 
 End to end (`--sweep P`): what a user of `gan-bench sweep` sees. P ring8 trials of the preset (2,000 steps,
 evaluation and checkpoints included), differing in seed and learning rates, run as real sweeps in fresh results
@@ -29,25 +34,31 @@ import time
 
 from gan_bench.outputs import read_status
 
-from bench_train_step import interleaved, machine_info, make_engine, run_steps, trial_config, write_json
+from bench_train_step import (D_NORM, PRECISIONS, interleaved, machine_info, make_engine, run_steps, set_precision,
+                              trial_config, write_json)
 
 # net -> (data shape, extra gin bindings, trial length of the preset in generator steps)
 SETTINGS = {
     "mlp": (None, ["trial.g_norm = 'none'", "trial.z_dim = 64"], 2000),
     "infogan": ((28, 28, 1), ["trial.z_dim = 64", "trial.z_dist = 'uniform'"], 18750),
     "dcgan": ((32, 32, 3), [], 100000),
+    "sndcgan": ((32, 32, 3), [], 100000),
+    "resnet_cifar": ((32, 32, 3), [], 100000),
 }
+SPECTRAL_D = ("sndcgan", "resnet_cifar")  # their presets' D norm; the others run without one
 
 
-def config(net: str, batch: int):
+def config(net: str, batch: int, conv: str = "auto"):
     shape, extra, _ = SETTINGS[net]
+    extra = [*extra, f"trial.conv_impl = '{conv}'"]
     if net == "mlp":  # the ring of 8 Gaussians, the preset's batch 128
         return trial_config("mlp", (2,), 128, 1, ["trial.dataset = 'ring8'", "trial.d_norm = 'none'", *extra])
-    return trial_config(net, shape, batch, 1, ["trial.d_norm = 'none'", *extra])
+    d_norm = D_NORM[net] if net in SPECTRAL_D else "none"
+    return trial_config(net, shape, batch, 1, [f"trial.d_norm = '{d_norm}'", *extra])
 
 
-def bench(net: str, members: int, batch: int, reps: int, steps: int) -> dict:
-    cfg = config(net, batch)
+def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str = "auto") -> dict:
+    cfg = config(net, batch, conv)
     timings = {}
     runs = []
     for label, p, stacked in (("population", members, True), ("solo", 1, False)):
@@ -65,7 +76,7 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int) -> dict:
     pop_rate = members * steps / statistics.median(pop_times)  # member-steps/s
     solo_rate = steps / statistics.median(solo_times)
     trial_len = SETTINGS[net][2]
-    return {"net": net, "P": members, "batch": cfg.batch_size, "reps": reps, "steps": steps, **timings,
+    return {"net": net, "P": members, "batch": cfg.batch_size, "conv_impl": conv, "d_norm": cfg.d_norm, "reps": reps, "steps": steps, **timings,
             "population_member_steps_s": pop_rate, "sequential_member_steps_s": solo_rate,
             "population_trials_per_hour": pop_rate * 3600 / trial_len,
             "sequential_trials_per_hour": solo_rate * 3600 / trial_len, "speedup": pop_rate / solo_rate,
@@ -115,11 +126,21 @@ def bench_sweep(trials: int, steps: int, modes) -> list:
     return rows
 
 
+def print_row(r: dict) -> None:
+    print(f"{r['net']:12s} {r['conv_impl']:9s} {r['P']:3d} {r['batch']:5d} "
+          f"{r['population_compile_s']:9.1f}/{r['solo_compile_s']:<8.1f} "
+          f"{r['population_member_steps_s']:18.2f} {r['sequential_member_steps_s']:8.2f} "
+          f"{r['speedup']:8.2f} {r['population_trials_per_hour']:12.2f} "
+          f"{r['sequential_trials_per_hour']:8.2f}", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nets", default="mlp,infogan,dcgan", help="comma list of mlp, infogan, dcgan")
+    p.add_argument("--nets", default="mlp,infogan,dcgan",
+                   help="comma list of mlp, infogan, dcgan, sndcgan, resnet_cifar")
     p.add_argument("--population", default="1,4,8,16", help="population sizes P for mlp and infogan")
-    p.add_argument("--dcgan_population", default="1,4", help="population sizes P for dcgan (slow on CPU)")
+    p.add_argument("--dcgan_population", default="1,4",
+                   help="population sizes P for dcgan, sndcgan and resnet_cifar (slow on CPU)")
     p.add_argument("--image_batch", type=int, default=16, help="batch of infogan and dcgan (presets: 64)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--steps", type=int, default=20, help="steps per repetition of mlp")
@@ -127,29 +148,39 @@ def main(argv=None) -> int:
     p.add_argument("--sweep", type=int, default=0, metavar="P",
                    help="also time real sweeps of P ring8 trials: population P vs one after another (0: off)")
     p.add_argument("--sweep_steps", type=int, default=2000, help="train steps of each sweep trial (preset: 2000)")
+    p.add_argument("--conv_impl", default="auto", help="comma list of auto, xla, cpu_tuned (trial.conv_impl)")
+    p.add_argument("--precision", default="default", choices=sorted(PRECISIONS),
+                   help="matmul / conv precision (default: jax's own)")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     args = p.parse_args(argv)
+    convs = [c for c in args.conv_impl.split(",") if c]
+    bad = sorted(set(convs) - {"auto", "xla", "cpu_tuned"})
+    if bad or not convs:
+        raise ValueError(f"--conv_impl: unknown {bad or convs}; choose from auto, xla, cpu_tuned")
     nets = [n for n in args.nets.split(",") if n and n != "none"]
     unknown = sorted(set(nets) - set(SETTINGS))
     if unknown:
         raise ValueError(f"--nets: unknown {unknown}; choose from {sorted(SETTINGS)}")
-    sizes = {n: [int(x) for x in (args.dcgan_population if n == "dcgan" else args.population).split(",")]
+    sizes = {n: [int(x) for x in (args.population if n in ("mlp", "infogan") else args.dcgan_population).split(",")]
              for n in nets}
     if min([min(v) for v in sizes.values()] + [1]) < 1 or min(args.image_batch, args.reps, args.steps, args.image_steps) < 1:
         raise ValueError("population sizes, --image_batch, --reps, --steps and --image_steps must be >= 1")
+    set_precision(args.precision)
     info = machine_info()
+    info["precision"] = args.precision
     print(json.dumps(info))
-    print(f"{'net':8s} {'P':>3s} {'batch':>5s} {'compile pop/solo s':>18s} {'member-steps/s pop':>18s} "
+    print(f"{'net':12s} {'conv':9s} {'P':>3s} {'batch':>5s} {'compile pop/solo s':>18s} {'member-steps/s pop':>18s} "
           f"{'seq':>8s} {'speed-up':>8s} {'trials/h pop':>12s} {'seq':>8s}")
     rows = []
     for net in nets:
-        for members in sizes[net]:
-            r = bench(net, members, args.image_batch, args.reps, args.steps if net == "mlp" else args.image_steps)
-            rows.append(r)
-            print(f"{net:8s} {members:3d} {r['batch']:5d} {r['population_compile_s']:9.1f}/{r['solo_compile_s']:<8.1f} "
-                  f"{r['population_member_steps_s']:18.2f} {r['sequential_member_steps_s']:8.2f} "
-                  f"{r['speedup']:8.2f} {r['population_trials_per_hour']:12.2f} "
-                  f"{r['sequential_trials_per_hour']:8.2f}", flush=True)
+        for conv in convs:
+            for members in sizes[net]:
+                r = bench(net, members, args.image_batch, args.reps,
+                          args.steps if net == "mlp" else args.image_steps, conv)
+                rows.append(r)
+                print_row(r)
+                if args.json:  # after every row: a run stopped by a time limit keeps what it measured
+                    write_json(args.json, {"machine": info, "command": " ".join(sys.argv), "population": rows})
     sweeps = []
     if args.sweep:
         sweeps = bench_sweep(args.sweep, args.sweep_steps, [(1, 1), (1, args.sweep), (2, 1)])

@@ -14,6 +14,8 @@ Time-to-first-step is measured inside the worker from before `import jax` to the
   python3 benchmarks/bench_scaling.py --arch dcgan --devices 1,2,4,8 --steps 10
   python3 benchmarks/bench_scaling.py --gpu --arch dcgan --devices 1,2,4,8 --steps 20   # 1 -> 8 real GPUs
 
+`--cache_only`: only the cold / warm compilation-cache pair (time to the first batch), no device scaling.
+
 `--gpu`: each worker sees the first N GPUs (`CUDA_VISIBLE_DEVICES`) instead of N forced host devices; there the
 step-time column is the scaling of a fixed global batch over real accelerators.
 """
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=6, help="steps per run (the first, compiling, is not timed)")
     p.add_argument("--gpu", action="store_true", help="device counts are real GPUs, not forced host devices")
+    p.add_argument("--cache_only", action="store_true", help="only time the cold and warm compilation cache")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
@@ -108,7 +111,7 @@ def main(argv=None) -> int:
     rows, cache_rows = [], []
     with tempfile.TemporaryDirectory(prefix="gan_bench_scaling_") as tmp:
         print(f"{'devices':>7s} {'step ms':>9s} {'vs 1 dev':>8s} {'max rel dloss':>13s} {'max |dparam|':>12s}")
-        for n in counts:
+        for n in counts if not args.cache_only else []:
             r = spawn(args, os.path.join(tmp, f"dev{n}.json"), n)
             params = np.load(os.path.join(tmp, f"dev{n}.json.npz"))
             ref = np.load(os.path.join(tmp, "dev1.json.npz"))

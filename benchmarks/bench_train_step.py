@@ -10,6 +10,14 @@ repetitions alternate (A B A B ...) so both see the same machine load, and the m
   python3 benchmarks/bench_train_step.py                       # default: ~10 min on 2 busy cores (DCGAN's
                                                                # XLA step alone ~1 min there, see BENCHMARKS.md)
   python3 benchmarks/bench_train_step.py --nets dcgan,sndcgan,resnet_cifar --n_disc 1,5 --reps 5 --ops
+  python3 benchmarks/bench_train_step.py --torch_compile --precision tf32   # + PyTorch after torch.compile
+
+`--torch_compile` adds a column: the same PyTorch step with G and D wrapped in `torch.compile` (compile time
+reported apart); without torch, or where compiling fails, the column is skipped with a note in the output and
+the JSON. Without torch at all only gan_bench's own figures are taken. `--precision float32 | tf32` sets both
+frameworks to the same matmul / conv precision (jax: `jax_default_matmul_precision`; torch: the TF32 switches
+of cuBLAS and cuDNN); `default` leaves each framework's own default (on GPUs: jax TF32 for matmuls and convs,
+torch TF32 for convs only).
 
 On a GPU machine (jax with CUDA and torch with CUDA installed) the same commands run both sides on the GPU:
 jax takes its default backend, PyTorch `--torch_device auto` (the first CUDA GPU when it sees one).
@@ -54,6 +62,32 @@ def machine_info() -> dict:
     return info
 
 
+def import_torch():
+    """torch, or None when it is not installed (the benchmarks then time gan_bench alone and say so)."""
+    try:
+        import torch  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    return torch
+
+
+PRECISIONS = {"default": None, "float32": ("highest", False), "tf32": ("tensorfloat32", True)}
+
+
+def set_precision(name: str) -> None:
+    """Set both frameworks to the matmul / conv precision `name` (see the module docstring) for this process."""
+    if name not in PRECISIONS:
+        raise ValueError(f"--precision: {name!r} is not one of {', '.join(PRECISIONS)}")
+    if PRECISIONS[name] is None:
+        return
+    jax_precision, tf32 = PRECISIONS[name]
+    jax.config.update("jax_default_matmul_precision", jax_precision)
+    torch = import_torch()
+    if torch is not None:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
 def register_noise_dataset(shape) -> str:
     """Register (once) a dataset of 1024 random uint8 images of `shape` (H, W, C); returns its name.
 
@@ -83,7 +117,10 @@ def trial_config(arch: str, shape, batch: int, n_disc: int, extra=()):
 def make_engine(cfg, members: int = 1, stacked: bool = False):
     """(engine, state, batch): an initialized `Engine` and the device batch of step 0 for every member."""
     from gan_bench.gan.state import hparams_of  # pylint: disable=import-outside-toplevel
-    from gan_bench.trial import Engine  # pylint: disable=import-outside-toplevel
+    try:
+        from gan_bench.train.engine import Engine  # pylint: disable=import-outside-toplevel
+    except ImportError:  # the layout before gan_bench.train
+        from gan_bench.trial import Engine  # pylint: disable=import-outside-toplevel
     import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
     engine = Engine(cfg, members, stacked)
     if stacked:
@@ -141,29 +178,45 @@ def n_params(tree) -> int:
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(tree)))
 
 
-def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col: bool = True,
-               torch_device: str = "cpu") -> dict:
-    """Median step times of gan_bench, PyTorch and (im2col) gan_bench with every conv compiled as im2col
-    (`all_im2col`), interleaved; parameter counts of gan_bench and PyTorch."""
+def compiled_torch_step(torch_nets, g, d, cfg, real_t, backend: str = "inductor"):
+    """(TorchGANStep with G and D under `torch.compile`, compile seconds), or (None, note) when torch.compile
+    is missing or fails on these nets (the note says why)."""
     import torch  # pylint: disable=import-outside-toplevel
-    import torch_nets  # pylint: disable=import-outside-toplevel
+    if not hasattr(torch, "compile"):
+        return None, f"torch {torch.__version__} has no torch.compile"
+    try:
+        step = torch_nets.TorchGANStep(torch.compile(g, backend=backend),
+                                       torch.compile(d, backend=backend), cfg.z_dim, lr=cfg.g_lr,
+                                       betas=(cfg.beta1, cfg.beta2))
+        t0 = time.perf_counter()
+        step.step(real_t)  # compiles G and D (forward and backward)
+        step.step(real_t)  # and any recompilation after the first call's guards
+        torch_nets.synchronize(real_t.device)
+        return step, time.perf_counter() - t0
+    except Exception as e:  # pylint: disable=broad-except  # inductor needs a compiler, triton, ...
+        return None, f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+
+
+def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col: bool = True,
+               torch_device: str = "cpu", torch_compile: bool = False, compile_backend: str = "inductor") -> dict:
+    """Median step times of gan_bench, PyTorch (eager; with `torch_compile` also compiled) and (im2col)
+    gan_bench with every conv compiled as im2col (`all_im2col`), interleaved; parameter counts.
+
+    Without torch only gan_bench's columns are taken; `notes` says what was skipped and why."""
+    torch = import_torch()
+    notes = []
     cfg = trial_config(arch, (32, 32, 3), batch, n_disc)
     engine, state, real = make_engine(cfg)
     t0 = time.perf_counter()
     state, _ = run_steps(engine, state, real, 1)  # compile + first step
     compile_s = time.perf_counter() - t0
-    device = torch_nets.torch_device(torch_device)
-    g, d = (net.to(device) for net in torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm, g_norm=cfg.g_norm))
-    torch_step = torch_nets.TorchGANStep(g, d, cfg.z_dim, lr=cfg.g_lr, betas=(cfg.beta1, cfg.beta2))
-    real_t = torch.from_numpy(np.array(real)).permute(0, 1, 4, 2, 3).contiguous().to(device)  # NHWC -> NCHW
-    torch_step.step(real_t)  # warm-up (oneDNN primitive caches)
     box = {"state": state}
 
     def jax_run():
         box["state"], seconds = run_steps(engine, box["state"], real, steps)
         return seconds
 
-    runs = [jax_run]
+    columns = {"jax": jax_run}
     if im2col:
         _, state2, _ = make_engine(cfg)
         engine2 = im2col_engine(engine)
@@ -172,28 +225,57 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
         def im2col_run():
             box["state2"], seconds = run_steps(engine2, box["state2"], real, steps)
             return seconds
-        runs.append(im2col_run)
+        columns["im2col"] = im2col_run
+    row = {"arch": arch, "d_norm": cfg.d_norm, "n_disc": n_disc, "batch": batch, "reps": reps, "steps": steps,
+           "conv_impl": engine.conv.chosen,
+           "params_g": [n_params(box["state"].g.params)], "params_d": [n_params(box["state"].d.params)],
+           "compile_s": compile_s}
+    if torch is None:
+        notes.append("torch is not installed: PyTorch columns skipped")
+    else:
+        import torch_nets  # pylint: disable=import-outside-toplevel
+        device = torch_nets.torch_device(torch_device)
+        g, d = (net.to(device) for net in torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm,
+                                                             g_norm=cfg.g_norm))
+        row["torch_device"] = str(device)
+        row["params_g"].append(torch_nets.count_params(g))
+        row["params_d"].append(torch_nets.count_params(d))
+        real_t = torch.from_numpy(np.array(real)).permute(0, 1, 4, 2, 3).contiguous().to(device)  # NHWC -> NCHW
 
-    def torch_run():
-        t = time.perf_counter()
-        for _ in range(steps):
-            torch_step.step(real_t)
-        torch_nets.synchronize(device)
-        return time.perf_counter() - t
-
-    times = interleaved([jax_run, torch_run] + runs[1:], reps)
-    med = [statistics.median(t) / steps for t in times]
+        def torch_timer(torch_step):
+            def run():
+                t = time.perf_counter()
+                for _ in range(steps):
+                    torch_step.step(real_t)
+                torch_nets.synchronize(device)
+                return time.perf_counter() - t
+            return run
+        if torch_compile:  # built first: compiling copies nothing, but the eager step would move the weights on
+            g_c, d_c = (net.to(device) for net in torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm,
+                                                                     g_norm=cfg.g_norm))
+            compiled, info = compiled_torch_step(torch_nets, g_c, d_c, cfg, real_t, compile_backend)
+            row["torch_compile_backend"] = compile_backend
+            if compiled is None:
+                notes.append(info)
+            else:
+                row["torch_compile_s"] = info
+                columns["torch_compiled"] = torch_timer(compiled)
+        torch_step = torch_nets.TorchGANStep(g, d, cfg.z_dim, lr=cfg.g_lr, betas=(cfg.beta1, cfg.beta2))
+        torch_step.step(real_t)  # warm-up (oneDNN primitive caches, cuDNN autotuning)
+        columns["torch"] = torch_timer(torch_step)
+    names = list(columns)
+    times = dict(zip(names, interleaved([columns[n] for n in names], reps)))
+    med = {n: statistics.median(t) / steps for n, t in times.items()}
     images = n_disc * batch
-    row = {"arch": arch, "torch_device": str(device), "d_norm": cfg.d_norm, "n_disc": n_disc, "batch": batch,
-           "reps": reps, "steps": steps,
-           "params_g": [n_params(box["state"].g.params), torch_nets.count_params(g)],
-           "params_d": [n_params(box["state"].d.params), torch_nets.count_params(d)],
-           "compile_s": compile_s, "jax_step_s": med[0], "torch_step_s": med[1],
-           "jax_img_s": images / med[0], "torch_img_s": images / med[1], "ratio": med[1] / med[0],
-           "jax_times": times[0], "torch_times": times[1]}
-    if im2col:
-        row.update(im2col_step_s=med[2], im2col_img_s=images / med[2], im2col_ratio=med[1] / med[2],
-                   im2col_times=times[2])
+    for n in names:
+        row[f"{n}_step_s"], row[f"{n}_img_s"], row[f"{n}_times"] = med[n], images / med[n], times[n]
+    if "torch" in med:  # ratios: gan_bench speed / PyTorch speed (> 1: gan_bench faster)
+        row["ratio"] = med["torch"] / med["jax"]
+        if "im2col" in med:
+            row["im2col_ratio"] = med["torch"] / med["im2col"]
+        if "torch_compiled" in med:
+            row["ratio_vs_compiled"] = med["torch_compiled"] / med["jax"]
+    row["notes"] = notes
     return row
 
 
@@ -299,6 +381,12 @@ def main(argv=None) -> int:
     p.add_argument("--ops_only", action="store_true", help="only the per-op micro-benchmark")
     p.add_argument("--torch_device", default="auto",
                    help="auto (CUDA when PyTorch sees a GPU, else cpu), cpu, cuda:0, ...")
+    p.add_argument("--torch_compile", action="store_true",
+                   help="also time the PyTorch step with G and D under torch.compile (skipped with a note if unsupported)")
+    p.add_argument("--torch_compile_backend", default="inductor",
+                   help="torch.compile backend (inductor; aot_eager traces the same way without code generation)")
+    p.add_argument("--precision", default="default", choices=sorted(PRECISIONS),
+                   help="matmul / conv precision of both frameworks (default: each framework's own)")
     p.add_argument("--json", help="write all figures to this file (atomically)")
     args = p.parse_args(argv)
     nets = [n for n in args.nets.split(",") if n]
@@ -308,25 +396,34 @@ def main(argv=None) -> int:
     n_discs = [int(x) for x in args.n_disc.split(",")]
     if min(n_discs) < 1 or args.batch < 1 or args.reps < 1 or args.steps < 1:
         raise ValueError("--n_disc, --batch, --reps and --steps must be >= 1")
-    import torch  # pylint: disable=import-outside-toplevel
-    torch.set_num_threads(os.cpu_count())
+    set_precision(args.precision)
+    torch = import_torch()
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count())
     info = machine_info()
+    info["precision"] = args.precision
     print(json.dumps(info))
     rows = []
-    header = (f"{'net':13s} {'n_disc':>6s} {'G params jax/torch':>21s} {'D params jax/torch':>21s} "
-              f"{'compile s':>9s} {'jax img/s':>9s} {'torch img/s':>11s} {'jax/torch':>9s} "
+    result = {"machine": info, "command": " ".join(sys.argv), "train_step": rows}
+    header = (f"{'net':13s} {'n_disc':>6s} {'G params jax/torch':>21s} {'compile s':>9s} {'jax img/s':>9s} "
+              f"{'torch img/s':>11s} {'jax/torch':>9s} {'compiled img/s':>14s} {'jax/compiled':>12s} "
               f"{'im2col img/s':>12s} {'im2col/torch':>12s}")
     print(header)
+    nan = float("nan")
     for arch in nets if not args.ops_only else []:
         for n_disc in n_discs:
-            r = bench_pair(arch, n_disc, args.batch, args.reps, args.steps, not args.no_im2col, args.torch_device)
+            r = bench_pair(arch, n_disc, args.batch, args.reps, args.steps, not args.no_im2col, args.torch_device,
+                           args.torch_compile, args.torch_compile_backend)
             rows.append(r)
-            print(f"{arch:13s} {n_disc:6d} {r['params_g'][0]:>10,d}/{r['params_g'][1]:<10,d} "
-                  f"{r['params_d'][0]:>10,d}/{r['params_d'][1]:<10,d} {r['compile_s']:9.1f} "
-                  f"{r['jax_img_s']:9.1f} {r['torch_img_s']:11.1f} {r['ratio']:9.2f} "
-                  f"{r.get('im2col_img_s', float('nan')):12.1f} {r.get('im2col_ratio', float('nan')):12.2f}",
-                  flush=True)
-    result = {"machine": info, "command": " ".join(sys.argv), "train_step": rows}
+            params_g = "/".join(f"{x:,d}" for x in r["params_g"])
+            print(f"{arch:13s} {n_disc:6d} {params_g:>21s} {r['compile_s']:9.1f} {r['jax_img_s']:9.1f} "
+                  f"{r.get('torch_img_s', nan):11.1f} {r.get('ratio', nan):9.2f} "
+                  f"{r.get('torch_compiled_img_s', nan):14.1f} {r.get('ratio_vs_compiled', nan):12.2f} "
+                  f"{r.get('im2col_img_s', nan):12.1f} {r.get('im2col_ratio', nan):12.2f}", flush=True)
+            for note in r["notes"]:
+                print(f"  note: {note}", flush=True)
+            if args.json:  # after every row: a run stopped by a time limit keeps what it measured
+                write_json(args.json, result)
     if args.ops or args.ops_only:
         result["ops"] = run_ops(args.batch, args.reps, args.torch_device)
     if args.json:

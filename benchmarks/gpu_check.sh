@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Every GPU figure of BENCHMARKS.md's "GPU" section in one run, each stage under its own time limit and all
+# stages under one overall budget (default 450 s, under 8 minutes with start-up), JSON per stage under OUTDIR
+# and a one-screen summary (OUTDIR/summary.txt, also printed).
+#
+#   bash benchmarks/gpu_check.sh OUTDIR           # on the GPU machine (one GPU)
+#   bash benchmarks/gpu_check.sh OUTDIR --tiny    # the same code paths at tiny sizes, on any CPU (< 3 min)
+#
+# Stages, in order (a stage that fails or runs out of time is recorded and the next one runs):
+#   train_step   DCGAN, SNDCGAN, ResNet-CIFAR, batch 64, n_disc 1: gan_bench vs PyTorch eager and compiled,
+#                matched TF32 precision on both sides
+#   population   member-steps/s of a vmapped population P = 8 vs solo, the same three nets, batch 64,
+#                trial.conv_impl = xla and cpu_tuned
+#   fid_tf32     FID Inception extraction images/s vs the same network in PyTorch, both TF32 (needs torchvision)
+#   fid_float32  the same, both full float32
+#   cache        time to the first batch with a cold and a warm JAX compilation cache
+#   numerics     the precision tests and the spectral-norm test first, then
+#                pytest tests/test_nets.py tests/test_metrics_fid.py (precision pinned by tests/conftest.py)
+#
+# Missing pure-Python wheels (gin-config, tensorboardX, ...) are installed from build/gpu_wheels (made by
+# benchmarks/gpu_wheels.sh; or $GAN_BENCH_WHEELS) with `pip install --no-index --no-deps --target` into a
+# temporary folder put first on PYTHONPATH; only those the machine cannot import. Nothing is downloaded.
+# Environment: PYTHON (default python3), GAN_BENCH_GPU_BUDGET_S (overall seconds for the stages).
+set -u
+if [ $# -lt 1 ] || [ "${1:0:1}" = "-" ]; then
+    echo "usage: bash benchmarks/gpu_check.sh OUTDIR [--tiny]" >&2
+    exit 2
+fi
+OUT=$1
+TINY=0
+if [ $# -ge 2 ]; then
+    if [ "$2" = "--tiny" ]; then TINY=1; else echo "gpu_check.sh: unknown option $2 (expected --tiny)" >&2; exit 2; fi
+fi
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+START=$(date +%s)
+BUDGET=${GAN_BENCH_GPU_BUDGET_S:-$([ $TINY = 1 ] && echo 170 || echo 450)}
+: > "$OUT/stages.tsv"
+
+# ---- wheels the image lacks ------------------------------------------------------------------------------
+SITE=$(mktemp -d "${TMPDIR:-/tmp}/gan_bench_site_XXXXXX")
+trap 'rm -rf "$SITE"' EXIT
+WHEELS=${GAN_BENCH_WHEELS:-$ROOT/build/gpu_wheels}
+for pair in gin:gin_config tensorboardX:tensorboardx tabulate:tabulate tqdm:tqdm absl:absl_py google.protobuf:protobuf; do
+    module=${pair%%:*}
+    wheel_prefix=${pair#*:}
+    if ! "$PY" -c "import $module" 2>/dev/null; then
+        wheel=$(ls "$WHEELS"/"$wheel_prefix"-*.whl 2>/dev/null | head -1)
+        if [ -n "$wheel" ] && "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$wheel" >>"$OUT/wheels.log" 2>&1; then
+            echo "installed $(basename "$wheel") (for import $module)" | tee -a "$OUT/wheels.log"
+        else
+            echo "missing: $module (no wheel in $WHEELS, or it did not install; see wheels.log)" | tee -a "$OUT/wheels.log"
+        fi
+    fi
+done
+export PYTHONPATH="$SITE:$ROOT:$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
+export OMP_WAIT_POLICY=PASSIVE
+if [ $TINY = 1 ]; then  # cheap CPU compiles; the comparisons are between runs under the same flags
+    export XLA_FLAGS="${XLA_FLAGS:-} --xla_backend_optimization_level=0"
+fi
+cd "$ROOT" || exit 1
+
+# run_stage NAME CAP_SECONDS COMMAND...: runs under min(CAP, what is left of the budget); log in NAME.log
+run_stage() {
+    local name=$1 cap=$2
+    shift 2
+    local left=$((BUDGET - ($(date +%s) - START)))
+    local limit=$((cap < left ? cap : left))
+    if [ "$limit" -lt 10 ]; then
+        printf '%s\tskipped\t0\tbudget spent\n' "$name" >> "$OUT/stages.tsv"
+        echo "== $name: skipped (overall budget spent)"
+        return
+    fi
+    echo "== $name (limit ${limit} s): $*"
+    local t0 rc
+    t0=$(date +%s)
+    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+    rc=$?
+    local secs=$(($(date +%s) - t0))
+    local state=ok
+    if [ $rc = 124 ] || [ $rc = 137 ]; then state=timeout; elif [ $rc != 0 ]; then state="failed rc=$rc"; fi
+    printf '%s\t%s\t%s\t%s\n' "$name" "$state" "$secs" "$*" >> "$OUT/stages.tsv"
+    tail -4 "$OUT/$name.log" | sed 's/^/   /'
+}
+
+NETS=dcgan,sndcgan,resnet_cifar
+if [ $TINY = 1 ]; then
+    STEP_ARGS=(--nets dcgan --batch 2 --reps 1 --steps 1 --torch_compile_backend aot_eager)
+    POP_ARGS=(--nets infogan --population 2 --image_batch 2 --image_steps 1 --reps 1)  # smallest conv net
+    FID_ARGS=(--n 4 --batch 2 --size 8 --torch_device auto)
+    CACHE_ARGS=(--arch mlp --batch 8 --steps 2)
+    PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
+    NUMERICS_TESTS=(tests/test_nets.py -k "layer_norm or weight_norm")
+    CAPS=(55 70 20 20 25 25 20)
+else
+    STEP_ARGS=(--nets $NETS --batch 64 --reps 5 --steps 20)
+    POP_ARGS=(--nets $NETS --dcgan_population 8 --image_batch 64 --image_steps 10 --reps 3)
+    FID_ARGS=(--n 2000 --batch 200 --torch_device auto)
+    CACHE_ARGS=(--gpu --arch dcgan --batch 64 --steps 3)
+    PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
+    NUMERICS_TESTS=(tests/test_nets.py tests/test_metrics_fid.py)
+    CAPS=(130 110 45 45 40 30 120)
+fi
+
+run_stage train_step "${CAPS[0]}" "$PY" benchmarks/bench_train_step.py "${STEP_ARGS[@]}" --n_disc 1 --no_im2col \
+    --torch_compile --precision tf32 --json "$OUT/train_step.json"
+run_stage population "${CAPS[1]}" "$PY" benchmarks/bench_population.py "${POP_ARGS[@]}" --conv_impl xla,cpu_tuned \
+    --precision tf32 --json "$OUT/population.json"
+if "$PY" -c "import torch, torchvision" 2>/dev/null; then
+    for precision in tf32 float32; do
+        run_stage "fid_$precision" "${CAPS[2]}" "$PY" benchmarks/bench_fid.py "${FID_ARGS[@]}" --rss_n 0 \
+            --frechet_reps 0 --precision "$precision" --json "$OUT/fid_$precision.json"
+    done
+else
+    for precision in tf32 float32; do
+        printf 'fid_%s\tskipped\t0\ttorch or torchvision does not import\n' "$precision" >> "$OUT/stages.tsv"
+    done
+    echo "== fid: skipped (torch or torchvision does not import)"
+fi
+run_stage cache "${CAPS[4]}" "$PY" benchmarks/bench_scaling.py --cache_only "${CACHE_ARGS[@]}" --json "$OUT/cache.json"
+run_stage precision_tests "${CAPS[5]}" "$PY" -m pytest -q -p no:cacheprovider "${PRECISION_TESTS[@]}"
+run_stage numerics "${CAPS[6]}" "$PY" -m pytest -q -p no:cacheprovider "${NUMERICS_TESTS[@]}"
+
+"$PY" benchmarks/gpu_summary.py "$OUT" --seconds $(($(date +%s) - START)) --tiny $TINY | tee "$OUT/summary.txt"
