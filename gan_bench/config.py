@@ -37,6 +37,10 @@ class TrialConfig:
     penalty_weight: float = 10.0
     clip_value: float = 0.01  # used by penalty = 'weight_clipping' (WGAN)
     pack: int = 1  # PacGAN: m samples packed into one discriminator input
+    regularizers: Tuple[str, ...] = ()  # e.g. ['cr', 'lecam']; each one's weights on its gin configurable
+    augment: str = "none"  # none | diffaugment | ada: every image D sees, real and fake (gan/augment.py)
+    train_fraction: float = 1.0  # train on a fixed subset of this fraction of the training split
+    train_subset_seed: int = 0  # which subset (gan_bench/data/subset.py); independent of trial.seed
     # Optimization.
     batch_size: int = 64
     train_steps: int = 1000  # generator updates
@@ -60,8 +64,9 @@ class TrialConfig:
     def __post_init__(self):
         # gin passes lists; keep the dataclass hashable and its repr stable.
         # A string is left as it is for check_config to refuse (tuple('fid') would be ('f', 'i', 'd')).
-        if isinstance(self.metrics, (list, tuple)):
-            object.__setattr__(self, "metrics", tuple(self.metrics))
+        for name in LIST_FIELDS:
+            if isinstance(getattr(self, name), (list, tuple)):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 CHOICES = {
@@ -75,10 +80,13 @@ CHOICES = {
 }
 
 POSITIVE = ("batch_size", "train_steps", "n_disc", "z_dim", "pack", "keep_ckpts", "eval_num_samples")
-NON_NEGATIVE = ("log_every", "ckpt_every", "eval_every", "sample_every", "penalty_weight", "ema_decay")
+NON_NEGATIVE = ("log_every", "ckpt_every", "eval_every", "sample_every", "penalty_weight", "ema_decay",
+                "train_subset_seed")
 UNIT_INTERVAL = ("beta1", "beta2", "ema_decay")  # [0, 1)
 # Fields whose values name a registered piece (the registry is looked up lazily: it imports JAX).
-REGISTRY_FIELDS = ("dataset", "architecture", "loss", "penalty", "metrics")
+REGISTRY_FIELDS = ("dataset", "architecture", "loss", "penalty", "metrics", "regularizers", "augment")
+# List-valued fields (gin gives lists; kept as tuples) and an example of each for error messages.
+LIST_FIELDS = {"metrics": "['fid', 'kid']", "regularizers": "['cr', 'lecam']"}
 
 
 def _registries() -> dict:
@@ -87,9 +95,10 @@ def _registries() -> dict:
     from gan_bench.gan.penalties import PENALTIES  # pylint: disable=import-outside-toplevel
     from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
     from gan_bench.nets import ARCHITECTURES  # pylint: disable=import-outside-toplevel
+    from gan_bench.gan.objective import AUGMENTATIONS, REGULARIZERS  # pylint: disable=import-outside-toplevel
 
     return {"dataset": DATASETS, "architecture": ARCHITECTURES, "loss": LOSSES, "penalty": PENALTIES,
-            "metrics": METRICS}
+            "metrics": METRICS, "regularizers": REGULARIZERS, "augment": AUGMENTATIONS}
 
 
 def _type_problem(name: str, value) -> Optional[str]:
@@ -105,7 +114,7 @@ def _type_problem(name: str, value) -> Optional[str]:
     if kind == Optional[str] and not (value is None or isinstance(value, str)):
         return "a string or None"
     if kind == Tuple[str, ...] and not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
-        return "a list of names like ['fid', 'kid']"
+        return f"a list of names like {LIST_FIELDS.get(name, '[...]')}"
     return None
 
 
@@ -122,7 +131,7 @@ def check_field(name: str, value) -> Optional[str]:
         return f"trial.{name} = {value!r} is not {expected}"
     if name in REGISTRY_FIELDS:
         registry = _registries()[name]
-        for item in (value if name == "metrics" else [value]):
+        for item in (value if name in LIST_FIELDS else [value]):
             if item not in registry:
                 return (f"trial.{name}: unknown {registry.kind} {item!r}; known {plural(registry.kind)}: "
                         f"{', '.join(registry.names())}{did_you_mean(item, registry.names())}")
@@ -134,6 +143,8 @@ def check_field(name: str, value) -> Optional[str]:
         return f"trial.{name} must be >= 0, got {value!r}"
     if name in UNIT_INTERVAL and not 0.0 <= value < 1.0:
         return f"trial.{name} must be in [0, 1), got {value!r}"
+    if name == "train_fraction" and not 0.0 < value <= 1.0:
+        return f"trial.train_fraction must be in (0, 1], got {value!r}"
     return None
 
 
@@ -147,6 +158,9 @@ def config_problems(cfg: TrialConfig) -> List[str]:
     problems = [p for p in (check_field(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(TrialConfig)) if p]
     if not problems and cfg.batch_size % cfg.pack:
         problems.append(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
+    if not problems and (cfg.regularizers or cfg.augment != "none"):
+        from gan_bench.gan import objective  # pylint: disable=import-outside-toplevel
+        problems += objective.problems(cfg)  # their gin keys, pairs, top-k and the loss
     return problems
 
 

@@ -7,6 +7,7 @@ image_folder (local files), celeb_a, lsun_bedroom, imagenet_32, imagenet_64 (ten
 from typing import Optional
 
 from gan_bench.data import files, polygons, stacked, standard, synthetic, tfds_data  # noqa: F401  (registration)
+from gan_bench.data import subset
 from gan_bench.data.base import DATASETS, ArrayDataset, Dataset, batch_indices
 
 __all__ = ["DATASETS", "ArrayDataset", "Dataset", "batch_indices", "load"]
@@ -20,4 +21,5 @@ def load(name: str, split: str = "train", data_dir: Optional[str] = None, **opti
         raise ValueError(f"dataset split must be a string, got {split!r}")
     if data_dir is not None and not isinstance(data_dir, str):
         data_dir = str(data_dir)
-    return DATASETS.get(name)(split=split, data_dir=data_dir, **options)
+    dataset = DATASETS.get(name)(split=split, data_dir=data_dir, **options)
+    return subset.configured_subset(dataset, name, split, data_dir)  # trial.train_fraction (data/subset.py)

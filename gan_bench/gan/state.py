@@ -2,19 +2,23 @@
 
 Everything a trial needs to continue bit-for-bit lives in `GANState`: one `NetworkState` per network
 (parameters, normalization collections, optimizer state and the optimizer itself, as flax's `TrainState`
-keeps its `tx`), the EMA of the generator, the trial's base RNG key and its hyperparameters. The
+keeps its `tx`), the EMA of the generator, the trial's base RNG key, its hyperparameters and the state of its
+regularizers and augmentation (`objective_state`: ADA's p, LeCam's anchors; gan/objective.py). The
 hyperparameters that a population may vary (learning rates, Adam betas, penalty weight, clip value, EMA
 decay) are arrays inside the state, not Python constants, so `jax.vmap` over a leading population axis
 trains members with different values in one compiled step.
 """
+import dataclasses
 from typing import Any, Dict, Mapping
 
 import flax
+from flax import serialization
 import jax
 import jax.numpy as jnp
 import optax
 
 from gan_bench.config import TrialConfig
+from gan_bench.gan import objective
 
 # Flax variable collections that networks update in training, besides `params`: batch-norm running
 # statistics and spectral-norm power-iteration vectors. Each is a field of `NetworkState`.
@@ -66,6 +70,32 @@ class GANState:
     key: jnp.ndarray  # base key of the trial: every draw is fold_in(key, step, purpose)
     hparams: Dict[str, jnp.ndarray]
     nonfinite_step: jnp.ndarray  # first step whose losses were NaN/Inf, -1 while finite
+    objective_state: Dict[str, Any]  # by method name: ADA's p, LeCam's anchors ({} without such methods)
+
+
+def _state_dict(state: GANState) -> Dict[str, Any]:
+    """GANState's fields as flax serializes them; an empty `objective_state` is left out, so a trial without
+    stateful regularizers writes the checkpoints it wrote before the field existed, and reads them back."""
+    out = {name: serialization.to_state_dict(getattr(state, name)) for name in _STATE_FIELDS}
+    if not state.objective_state:
+        del out["objective_state"]
+    return out
+
+
+def _from_state_dict(target: GANState, state: Dict[str, Any]) -> GANState:
+    state = dict(state)
+    if "objective_state" not in state and not target.objective_state:
+        state["objective_state"] = {}
+    missing = [name for name in _STATE_FIELDS if name not in state]
+    unknown = sorted(set(state) - set(_STATE_FIELDS))
+    if missing or unknown:
+        raise ValueError(f"GANState: missing field(s) {missing}, unknown field(s) {unknown} in the state dict")
+    return target.replace(**{name: serialization.from_state_dict(getattr(target, name), state[name], name=name)
+                             for name in _STATE_FIELDS})
+
+
+_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(GANState) if f.metadata.get("pytree_node", True))
+serialization.register_serialization_state(GANState, _state_dict, _from_state_dict, override=True)
 
 
 def hparams_of(cfg: TrialConfig) -> Dict[str, jnp.ndarray]:
@@ -119,4 +149,5 @@ def init_state(model, seed, hparams: Dict[str, jnp.ndarray]) -> GANState:
         key=key,
         hparams=hparams,
         nonfinite_step=jnp.full((), -1, jnp.int32),
+        objective_state=objective.init_state(model.regularizers, model.augment),
     )

@@ -19,6 +19,13 @@ Two choices of PacGAN's protocol (Lin et al. 2018, whose code trains with ALI's 
 - `gan_step.g_bn_per_pack_slot = True`: with pack m, G's batch-norm statistics are computed separately for
   each pack slot (the m samples packed into one D input come from m separately normalized G batches, as
   PacGAN's m generator calls); the running averages move towards the slots' mean statistics.
+
+Regularizers and an augmentation (`trial.regularizers`, `trial.augment`; gan/objective.py) hook in at fixed
+places of the alternating step: the augmentation transforms the real and fake images before every pass of D
+(D's updates and G's; the penalty sees them as D saw them), D's regularizer terms join its loss after the
+penalty, G's join its loss, top-k may replace G's adversarial loss, and their state (`objective_state`: ADA's p,
+LeCam's anchors) moves after each of D's updates and at the end of the step. Without them the step computes
+what it computed before they existed.
 """
 import dataclasses
 from typing import Any, Callable, Optional, Tuple
@@ -29,11 +36,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan_bench.gan import objective
 from gan_bench.gan.penalties import PenaltyFn, ProjectionFn
 from gan_bench.gan.state import GANState
 
 # Purposes of random draws (fold_in constants), so no two uses ever share a key.
 _D_Z, _D_PENALTY, _G_Z = 1, 2, 3
+_D_AUGMENT, _G_AUGMENT, _D_REGULARIZER, _G_REGULARIZER = 4, 5, 6, 7
 UPDATE_ORDERS = ("alternating", "simultaneous")
 
 
@@ -54,7 +63,9 @@ class GANModel:
     `penalty_fn` is D's loss term (None: no term, logged as 0) and `d_projection` the constraint applied to
     D's parameters after each of D's updates (None: no constraint); see `penalties.d_regularizer`.
     `g_tx`/`d_tx` are the optimizers `init_state` hands to the networks' states. `update_order` and
-    `g_bn_per_pack_slot` default to the gin-bound `step_options()` (module docstring).
+    `g_bn_per_pack_slot` default to the gin-bound `step_options()` (module docstring). `regularizers` and
+    `augment` default to the gin-bound `trial.regularizers` and `trial.augment` (gan/objective.py), checked
+    against the data shape, the loss and the step's options when the model is built.
     """
 
     generator: Any
@@ -72,11 +83,16 @@ class GANModel:
     init_batch: int = 2
     update_order: str = dataclasses.field(default_factory=lambda: step_options()["update_order"])
     g_bn_per_pack_slot: bool = dataclasses.field(default_factory=lambda: step_options()["g_bn_per_pack_slot"])
+    regularizers: Tuple[Any, ...] = dataclasses.field(default_factory=objective.configured_regularizers)
+    augment: Optional[Any] = dataclasses.field(default_factory=objective.configured_augmentation)
 
     def __post_init__(self):
         step_options(self.update_order, self.g_bn_per_pack_slot)
         if self.update_order == "simultaneous" and self.n_disc != 1:
             raise ValueError(f"gan_step.update_order = 'simultaneous' needs trial.n_disc = 1, got {self.n_disc}")
+        problems = objective.model_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @property
     def d_input_shape(self):
@@ -141,6 +157,8 @@ def _d_update(model: GANModel, state: GANState, real, i):
     fake, _ = model.generate_fakes(state.g.params, state.g.norm_collections, _key(state, _D_Z, i), b)
     fake = jax.lax.stop_gradient(fake)
     d_collections = state.d.norm_collections
+    augment = objective.Augmenter(model.augment, state.objective_state, _key(state, _D_AUGMENT, i), real, fake)
+    real, fake = augment.real, augment.fake  # as D sees them (the same arrays without augmentation)
 
     def d_objective(d_params):
         logits, updated = model.discriminate(d_params, d_collections, jnp.concatenate([real, fake]))
@@ -152,16 +170,19 @@ def _d_update(model: GANModel, state: GANState, real, i):
             penalty_apply = lambda p, x: model.discriminate(p, d_collections, x)[0]
             penalty = model.penalty_fn(penalty_apply, d_params, real, fake, _key(state, _D_PENALTY, i))
             total = d_loss + state.hparams["penalty_weight"] * penalty
-        aux = (updated, d_loss, penalty, jnp.mean(real_logits), jnp.mean(fake_logits))
+        total, objective_state, extra_logs = objective.with_d_terms(
+            model, state, total, augment, d_params, d_collections, real_logits, fake_logits,
+            z_key=_key(state, _D_Z, i), key=_key(state, _D_REGULARIZER, i))
+        aux = (updated, d_loss, penalty, jnp.mean(real_logits), jnp.mean(fake_logits), objective_state, extra_logs)
         return total, aux
 
     grads, aux = jax.grad(d_objective, has_aux=True)(state.d.params)
-    updated, d_loss, penalty, real_mean, fake_mean = aux
+    updated, d_loss, penalty, real_mean, fake_mean, objective_state, extra_logs = aux
     d = state.d.apply_gradients(grads).with_norm_collections(updated)
     if model.d_projection is not None:
         d = d.replace(params=model.d_projection(d.params, state.hparams))
-    state = state.replace(d=d)
-    return state, {"d_loss": d_loss, "penalty": penalty, "d_real": real_mean, "d_fake": fake_mean}
+    state = state.replace(d=d, objective_state=objective_state)
+    return state, {"d_loss": d_loss, "penalty": penalty, "d_real": real_mean, "d_fake": fake_mean, **extra_logs}
 
 
 def _g_update(model: GANModel, state: GANState, real):
@@ -170,18 +191,21 @@ def _g_update(model: GANModel, state: GANState, real):
                                                real.shape[0])
         # As in compare_gan, D sees real and fake together here too (relativistic losses need the real
         # logits) and its normalization collections advance with this pass.
+        seen = objective.Augmenter(model.augment, state.objective_state, _key(state, _G_AUGMENT), real, fake)
         logits, d_updated = model.discriminate(state.d.params, state.d.norm_collections,
-                                               jnp.concatenate([real, fake]))
+                                               jnp.concatenate([seen.real, seen.fake]))
         real_logits, fake_logits = jnp.split(logits, 2)
-        _, g_loss = model.loss_fn(real_logits, fake_logits)
-        return g_loss, (g_updated, d_updated, g_loss)
+        g_loss, total, extra_logs = objective.generator_objective(
+            model, state, g_params, fake, real_logits, fake_logits, z_key=_key(state, _G_Z),
+            key=_key(state, _G_REGULARIZER))
+        return total, (g_updated, d_updated, g_loss, extra_logs)
 
-    grads, (g_updated, d_updated, g_loss) = jax.grad(g_objective, has_aux=True)(state.g.params)
+    grads, (g_updated, d_updated, g_loss, extra_logs) = jax.grad(g_objective, has_aux=True)(state.g.params)
     g = state.g.apply_gradients(grads).with_norm_collections(g_updated)
     decay = state.hparams["ema_decay"]
     ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, g.params)
     state = state.replace(g=g, d=state.d.with_norm_collections(d_updated), ema_params=ema)
-    return state, {"g_loss": g_loss}
+    return state, {"g_loss": g_loss, **extra_logs}
 
 
 def _simultaneous_update(model: GANModel, state: GANState, real):
@@ -236,12 +260,16 @@ def train_step(model: GANModel, state: GANState, real):
     state, g_logs = _g_update(model, state, real[-1])
     metrics = {k: jnp.mean(jnp.stack([l[k] for l in logs])) for k in logs[0]}
     metrics.update(g_logs)
-    return _finish_step(old, state, metrics)
+    state = state.replace(objective_state=objective.end_step(model, state, real.shape[1]))
+    state, metrics = _finish_step(old, state, metrics, objective.logs_finite(model, metrics))
+    metrics.update(objective.augmentation_logs(model, state))  # the kept state's (after a masked step: the old)
+    return state, metrics
 
 
-def _finish_step(old: GANState, state: GANState, metrics):
-    """The step's state, or the state before it where a loss is not finite; the step counter advances."""
-    finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"])
+def _finish_step(old: GANState, state: GANState, metrics, also_finite=True):
+    """The step's state, or the state before it where a loss (or `also_finite`) is not finite; the step counter
+    advances."""
+    finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"]) & also_finite
     # A diverged trial keeps its last finite state (and in a population does not disturb the others).
     state = jax.tree_util.tree_map(lambda new, prev: jnp.where(finite, new, prev), state, old)
     nonfinite = jnp.where((old.nonfinite_step < 0) & ~finite, old.step, old.nonfinite_step)
