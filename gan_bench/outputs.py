@@ -163,36 +163,44 @@ def _title_from_path(path: str) -> str:
     return ", ".join(parts) or os.path.basename(path)
 
 
-def _view(samples: np.ndarray, real: Optional[np.ndarray]):
-    """Square axis limits covering the real points and the bulk of the generated ones, with a margin."""
+def square_view(samples: np.ndarray, real: Optional[np.ndarray]):
+    """Square axis limits covering the real points and the bulk (2nd-98th percentile) of the generated ones,
+    with a 10 % margin: a few far-off samples must not shrink the modes to dots."""
     bulk = np.percentile(samples, [2, 98], axis=0)
     lo, hi = bulk[0], bulk[1]
     if real is not None and len(real):
         lo, hi = np.minimum(lo, real.min(axis=0)), np.maximum(hi, real.max(axis=0))
-    centre, half = (lo + hi) / 2, 0.55 * max(float(np.max(hi - lo)), 1e-3)  # square, 10 % margin
+    centre, half = (lo + hi) / 2, 0.55 * max(float(np.max(hi - lo)), 1e-3)
     return centre - half, centre + half
 
 
-def _scatter(samples, real, title: str):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
-    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
-
+def draw_points_2d(ax, samples: np.ndarray, real: Optional[np.ndarray], fontsize: str = "small") -> None:
+    """Generated points semi-transparent, the real ones on top as small dark markers, in `square_view`; the
+    legend (below the axes) counts both and the generated points left outside the view. Shared by the trial's
+    own sample plot and the report's samples figure."""
     samples = np.asarray(samples, np.float64)
-    lo, hi = _view(samples, real)
+    lo, hi = square_view(samples, real)
     outside = int((~np.all((samples >= lo) & (samples <= hi), axis=1)).sum())
-    fig = Figure(figsize=(4.5, 4.9), dpi=80, layout="constrained")
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
     label = f"generated ({len(samples):,}" + (f", {outside:,} outside the view)" if outside else ")")
-    ax.scatter(samples[:, 0], samples[:, 1], s=6, c="tab:orange", alpha=0.3, linewidths=0, label=label)
+    ax.scatter(samples[:, 0], samples[:, 1], s=6, c="tab:orange", alpha=0.3, linewidths=0, zorder=2, label=label)
     if real is not None:
         ax.scatter(real[:, 0], real[:, 1], s=1.5, c="black", alpha=0.8, linewidths=0, zorder=3,
                    label=f"real ({len(real):,})")
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
-    ax.set_title(title, fontsize="medium")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize="small", frameon=False,
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=fontsize, frameon=False,
               markerscale=3)
+
+
+def _scatter(samples, real, title: str):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+    fig = Figure(figsize=(4.5, 4.9), dpi=80, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    draw_points_2d(ax, samples, real)
+    ax.set_title(title, fontsize="medium")
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gan_bench import outputs
 from gan_bench.report import summaries
 from gan_bench.report.figures import Plot, save_figure
 from gan_bench.report.metric_groups import MODES_2D, mixture_modes
@@ -81,15 +82,6 @@ def _panel_title(trial: pd.Series, step: Optional[int], capacity: Optional[int],
     return text
 
 
-def _square_view(points: np.ndarray, real: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-    """Square limits over the real points and the bulk (2nd-98th percentile) of the generated ones, 10 % margin."""
-    lo, hi = np.percentile(points, [2, 98], axis=0)
-    if real is not None and len(real):
-        lo, hi = np.minimum(lo, real.min(axis=0)), np.maximum(hi, real.max(axis=0))
-    centre, half = (lo + hi) / 2, 0.55 * max(float(np.max(hi - lo)), 1e-3)
-    return centre - half, centre + half
-
-
 def _real_points(dataset: str) -> Optional[np.ndarray]:
     from gan_bench import data  # pylint: disable=import-outside-toplevel
     try:
@@ -106,18 +98,8 @@ def _draw_points(ax, path: str, real: Optional[np.ndarray]):
         points = np.asarray(archive[SAMPLE_ARRAY], np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or not len(points):
         raise ValueError(f"{path}: {SAMPLE_ARRAY!r} must be [N, 2] points, got shape {points.shape}")
-    lo, hi = _square_view(points, real)
-    ax.scatter(points[:, 0], points[:, 1], s=5, c="tab:orange", alpha=0.3, linewidths=0, zorder=2,
-               label=f"generated ({len(points):,})")
-    if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=1.5, c="black", alpha=0.8, linewidths=0, zorder=3,
-                   label=f"real ({len(real):,})")
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal")
+    outputs.draw_points_2d(ax, points, real, fontsize="x-small")
     ax.tick_params(labelsize="x-small")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, fontsize="x-small", frameon=False,
-              markerscale=3)
 
 
 def trim_margins(picture: np.ndarray, pad: int = 2) -> np.ndarray:
