@@ -11,7 +11,8 @@ that compares numbers across machines needs to say which one it ran.
 | `bf16`    | `'default'`                                               | bfloat16 inputs, float32 results   |
 
 Under `bf16` only the operands of the contraction primitives (`dot_general`, `conv_general_dilated`) are cast
-to bfloat16, and they accumulate into and return float32 (`preferred_element_type`). Everything else runs in
+to bfloat16, and they accumulate into and return float32 (`preferred_element_type`; on a CPU, which lacks
+some of those kernels, the rounded operands are widened back: the same numbers, not the speed). Everything else runs in
 float32 as before: parameters, optimizer state, losses, batch-norm statistics, elementwise ops. Matrix-vector
 products — a contraction where one side has a single free row, as in the spectral-norm power iteration
 (`u @ W`) — stay float32 too, so sigma is estimated at full precision.
@@ -98,6 +99,21 @@ def _is_matvec(eqn) -> bool:
     return False
 
 
+def _bf16_contraction(eqn, invals):
+    """The contraction `eqn` on bfloat16-rounded operands, accumulated and returned in float32.
+
+    XLA on CPU has no bf16 x bf16 -> f32 kernel for every dot; there the operands are rounded to bfloat16 and
+    widened back, which gives the same products (a product of two bf16 values is exact in float32) and the
+    same float32 accumulation, without the speed.
+    """
+    out_dtype = eqn.outvars[0].aval.dtype
+    params = dict(eqn.params, preferred_element_type=jnp.float32)
+    rounded = [x.astype(jnp.bfloat16) for x in invals]
+    if jax.default_backend() == "cpu":
+        rounded = [x.astype(jnp.float32) for x in rounded]
+    return eqn.primitive.bind(*rounded, **params).astype(out_dtype)
+
+
 def _eval(jaxpr, consts, args):
     env = {}
 
@@ -117,9 +133,7 @@ def _eval(jaxpr, consts, args):
                     else _eval(program, (), invals))
         elif eqn.primitive.name in _CONTRACTIONS and not _is_matvec(eqn) and all(
                 getattr(x, "dtype", None) == jnp.float32 for x in invals):
-            out_dtype = eqn.outvars[0].aval.dtype
-            params = dict(eqn.params, preferred_element_type=jnp.float32)
-            outs = [eqn.primitive.bind(*(x.astype(jnp.bfloat16) for x in invals), **params).astype(out_dtype)]
+            outs = [_bf16_contraction(eqn, invals)]
         else:
             bind = eqn.primitive.get_bind_params(eqn.params)  # jax < 0.10: (subfuns, params); since: params
             subfuns, params = bind if isinstance(bind, tuple) else ((), bind)
