@@ -11,6 +11,7 @@
 #                matched TF32 precision on both sides
 #   population   member-steps/s of a vmapped population P = 8 vs solo, the same three nets, batch 64,
 #                trial.conv_impl = xla and cpu_tuned
+#   precision    gan_bench's train step under trial.precision = float32, tf32, bf16: images/s and loss drift
 #   fid_tf32     FID Inception extraction images/s vs the same network in PyTorch, both TF32 (needs torchvision)
 #   fid_float32  the same, both full float32
 #   cache        time to the first batch with a cold and a warm JAX compilation cache
@@ -91,23 +92,26 @@ if [ $TINY = 1 ]; then
     POP_ARGS=(--nets infogan --population 2 --image_batch 2 --image_steps 1 --reps 1)  # smallest conv net
     FID_ARGS=(--n 4 --batch 2 --size 8 --torch_device auto)
     CACHE_ARGS=(--arch mlp --batch 8 --steps 2)
+    POLICY_ARGS=(--nets dcgan --batch 2 --reps 1 --steps 1)
     PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
     NUMERICS_TESTS=(tests/test_nets.py -k "layer_norm or weight_norm")
-    CAPS=(55 70 20 20 25 25 20)
+    CAPS=(55 70 20 20 25 25 20 35)
 else
     STEP_ARGS=(--nets $NETS --batch 64 --reps 5 --steps 20)
     POP_ARGS=(--nets $NETS --dcgan_population 8 --image_batch 64 --image_steps 10 --reps 3)
     FID_ARGS=(--n 2000 --batch 200 --torch_device auto)
     CACHE_ARGS=(--gpu --arch dcgan --batch 64 --steps 3)
+    POLICY_ARGS=(--nets $NETS --batch 64 --reps 3 --steps 10)
     PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
     NUMERICS_TESTS=(tests/test_nets.py tests/test_metrics_fid.py)
-    CAPS=(130 110 45 45 40 30 120)
+    CAPS=(110 100 40 40 35 30 45 50)
 fi
 
 run_stage train_step "${CAPS[0]}" "$PY" benchmarks/bench_train_step.py "${STEP_ARGS[@]}" --n_disc 1 --no_im2col \
     --torch_compile --precision tf32 --json "$OUT/train_step.json"
 run_stage population "${CAPS[1]}" "$PY" benchmarks/bench_population.py "${POP_ARGS[@]}" --conv_impl xla,cpu_tuned \
     --precision tf32 --json "$OUT/population.json"
+run_stage precision "${CAPS[7]}" "$PY" benchmarks/bench_precision.py "${POLICY_ARGS[@]}" --json "$OUT/precision.json"
 if "$PY" -c "import torch, torchvision" 2>/dev/null; then
     for precision in tf32 float32; do
         run_stage "fid_$precision" "${CAPS[2]}" "$PY" benchmarks/bench_fid.py "${FID_ARGS[@]}" --rss_n 0 \

@@ -62,6 +62,9 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
         summary["population"] = [{k: r.get(k) for k in ("net", "conv_impl", "P", "batch",
                                                         "population_member_steps_s", "sequential_member_steps_s",
                                                         "speedup")} for r in pop["population"]]
+    policies = _load(folder, "precision.json")
+    if policies:
+        summary["precision"] = [{k: v for k, v in r.items() if not k.endswith("_times")} for r in policies["precision"]]
     for precision in ("tf32", "float32"):
         fid = _load(folder, f"fid_{precision}.json")
         if fid and "extract" in fid:
@@ -95,6 +98,11 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
             lines.append(f"  {r['net']:13s} {r['conv_impl']:10s} {r['P']:3d} "
                          f"{_fmt(r['population_member_steps_s'], '9.2f')} {_fmt(r['sequential_member_steps_s'], '9.2f')} "
                          f"{_fmt(r['speedup'], '8.2f')}")
+    if "precision" in summary:
+        lines.append(f"trial.precision (img/s)  {'float32':>8s} {'tf32':>8s} {'bf16':>8s} {'tf32 drift':>10s} {'bf16 drift':>10s}")
+        for r in summary["precision"]:
+            lines.append(f"  {r['arch']:21s} {r['float32_img_s']:8.1f} {r['tf32_img_s']:8.1f} {r['bf16_img_s']:8.1f} "
+                         f"{r['tf32_max_rel_loss_drift']:10.1e} {r['bf16_max_rel_loss_drift']:10.1e}")
     for precision in ("tf32", "float32"):
         fid = summary.get(f"fid_{precision}")
         if fid:
