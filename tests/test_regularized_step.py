@@ -120,7 +120,7 @@ def test_combined_trial_adapts_p_anneals_k_and_resumes_exactly(tmp_path):
     start = _confident_d(init_state(model, 0, hparams_of(cfg)))
     assert set(start.objective_state) == {"ada", "lecam"}
 
-    state, ps, ks, saved = start, [], [], None
+    state, ps, ks = start, [], []
     for t in range(9):
         state, logs = step(state, real[t])
         ps.append(float(logs["ada_p"]))

@@ -7,8 +7,8 @@ images in [-1, 1], each with its own draw per image:
   pixel; contrast (x - m) * (u + 0.5) + m with m the image mean; u ~ U[0, 1) for each of the three.
 - translation: a shift by integers t_h, t_w uniform in [-H // 8, H // 8] x [-W // 8, W // 8]; pixel (i, j)
   takes x[i + t_h, j + t_w], zero where that falls outside the image (their one-pixel zero pad and clamp).
-- cutout: a zeroed rectangle of (H // 2) x (W // 2) whose centre is at integer offsets o_h in
-  [0, H + 1 - (H // 2) % 2), o_w likewise: rows o_h - H // 4 ... o_h - H // 4 + H // 2 - 1, cut to the image.
+- cutout: a zeroed rectangle of c_h x c_w = (H // 2) x (W // 2) whose centre is at integer offsets o_h in
+  [0, H + 1 - c_h % 2), o_w likewise: rows o_h - c_h // 2 ... o_h - c_h // 2 + c_h - 1, cut to the image.
 Every operation is differentiable in the images (affine in them for fixed draws), so G learns through it.
 
 `flip` (a horizontal flip with probability 1/2) is not a DiffAugment policy; the consistency regularizers'
