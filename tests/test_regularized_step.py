@@ -21,6 +21,7 @@ from gan_bench.config import TrialConfig, parse_config
 from gan_bench.gan import ada, consistency, diffaugment, lecam, topk
 from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.state import hparams_of, init_state, make_optimizers
+from gan_bench.report.metric_groups import TRAINING_LOG_KEYS
 from gan_bench.gan.train_step import _D_AUGMENT, _D_REGULARIZER, GANModel, train_step
 
 B, H, W, C = 8, 8, 8, 3
@@ -95,6 +96,7 @@ def test_d_update_with_cr_and_diffaugment_follows_the_hand_gradient():
     np.testing.assert_allclose(np.asarray(mu["kernel"])[:, 0], 0.5 * grad_k, rtol=2e-4, atol=1e-7)
     np.testing.assert_allclose(float(mu["bias"][0]), 0.5 * grad_b, rtol=2e-4)
     np.testing.assert_allclose(float(logs["cr"]), np.mean((s_moved - s_real) ** 2), rtol=1e-4)
+    assert set(logs) <= set(TRAINING_LOG_KEYS)  # the report tells training logs from scores
     assert np.mean((s_moved - s_real) ** 2) > 1e-6
 
 
@@ -132,6 +134,7 @@ def test_combined_trial_adapts_p_anneals_k_and_resumes_exactly(tmp_path):
     # r_t = 1 > 0.6 at every adjustment (after steps 1, 3, 5, 7): p += 0.25 each time.
     np.testing.assert_allclose(ps, [0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 1.0, 1.0], atol=1e-6)
     assert float(logs["ada_rt"]) == 1.0
+    assert set(logs) <= set(TRAINING_LOG_KEYS)  # the report tells training logs from scores
     # 16 real images per step over 48 examples: epoch = step // 3, k = int(max(0.75^epoch, 0.5) * 8).
     assert ks == [8, 8, 8, 6, 6, 6, 4, 4, 4]
     assert int(state.step) == 9 and int(state.nonfinite_step) == -1

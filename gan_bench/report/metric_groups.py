@@ -14,7 +14,10 @@ import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 # Keys the train step logs into every metrics.jsonl row (gan/train_step.py); they describe training, not samples.
-TRAINING_LOG_KEYS = ("d_loss", "g_loss", "penalty", "d_real", "d_fake")
+# What the train step logs beside the evaluation metrics (losses, regularizer terms, ADA's p and r_t, top-k's k):
+# training diagnostics, not scores to tabulate.
+TRAINING_LOG_KEYS = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "cr", "bcr_real", "bcr_fake", "zcr_dis",
+                     "zcr_gen", "lecam", "topk_k", "ada_p", "ada_rt")
 
 
 @dataclasses.dataclass(frozen=True)
