@@ -36,15 +36,16 @@ def _check_folder_flag(flag: str, path: str) -> None:
 
 def cmd_train(args):
     _check_folder_flag("--workdir", args.workdir)
-    from gan_bench import parallel, trial  # pylint: disable=import-outside-toplevel
+    from gan_bench import parallel  # pylint: disable=import-outside-toplevel
     from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
     from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
+    from gan_bench.train import run_trial  # pylint: disable=import-outside-toplevel
 
     parse_config(args.gin_file, args.gin_binding)  # a bad config fails here, before the folder is made
     parallel.maybe_initialize_distributed()
     if not args.no_compilation_cache:
         enable_compilation_cache()
-    status = trial.run_trial(args.workdir, args.gin_file, args.gin_binding)
+    status = run_trial(args.workdir, args.gin_file, args.gin_binding)
     print(json.dumps(status, indent=1, sort_keys=True))
     return 0 if status["state"] == "done" else 1
 

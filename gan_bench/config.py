@@ -230,3 +230,24 @@ def parse_config(gin_files: Sequence[str] = (), gin_bindings: Sequence[str] = ()
         raise ValueError(f"invalid trial configuration: {one_line(e)}") from e
     check_config(cfg)
     return cfg
+
+
+def member_fields() -> frozenset:
+    """The fields a population's members may differ in: the traced hyperparameters and the seed.
+
+    Traced hyperparameters are values in the compiled step's state (gan_bench.gan.state.TRACED_HPARAMS, read
+    here lazily: that module imports this one and JAX); every other field changes the compiled program.
+    """
+    from gan_bench.gan.state import TRACED_HPARAMS  # pylint: disable=import-outside-toplevel
+    return frozenset(TRACED_HPARAMS) | {"seed"}
+
+
+def population_key(cfg: TrialConfig, config_text: str):
+    """Trials with equal keys can share one compiled step: they differ only in `member_fields()`.
+
+    The key is the config with the member fields reset, plus the parsed gin text without `trial.` lines
+    (bindings of network families, metrics, ... must be equal too).
+    """
+    shared = dataclasses.replace(cfg, **{f: getattr(TrialConfig, f) for f in member_fields()})
+    others = "\n".join(line for line in config_text.splitlines() if not line.startswith("trial."))
+    return shared, others

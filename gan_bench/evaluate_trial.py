@@ -1,9 +1,12 @@
 """`gan-bench eval --workdir DIR`: metrics of a trained trial's newest checkpoint.
 
-The trial's own `config.gin` rebuilds the networks; the result is printed and written to `DIR/eval.json`
-(atomically), leaving `metrics.jsonl` — the training-time record — untouched. Everything that can be wrong
-with DIR (no config, a bad config, no checkpoint, unknown metric names) fails before the slow part, and
-each slow stage is logged as it starts, so the command is never silent for long.
+The trial's own `config.gin` rebuilds the generator, with the convolution implementation the trial recorded
+(`conv_impl.json`), over the eval split only: evaluating never reads the train split or compiles a training
+step, and shares the training-time evaluation's code (`gan_bench.train.evaluation`), so the numbers agree. The
+result is printed and written to `DIR/eval.json` (atomically), leaving `metrics.jsonl` — the training-time
+record — untouched. Everything that can be wrong with DIR (no config, a bad config, no checkpoint, unknown
+metric names) fails before the slow part, and each slow stage is logged as it starts, so the command is never
+silent for long.
 """
 import dataclasses
 import logging
@@ -34,20 +37,19 @@ def evaluate_workdir(workdir: str, metrics: Optional[Sequence[str]] = None) -> d
         raise ValueError(f"{workdir} has no checkpoint: {ckpt_dir} holds no saved step (train it first)")
 
     from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
-    from gan_bench.trial import Engine, hparams_of  # pylint: disable=import-outside-toplevel
 
     ev.check_settings(cfg.metrics)  # the metrics' gin options, before anything is built
 
     log.info("eval %s: loading dataset %r and building the %r networks", workdir, cfg.dataset, cfg.architecture)
-    engine = Engine(cfg, members=1, stacked=False, workdirs=[workdir])  # the convolutions it trained with
+    evaluator, template = _generator_and_template(cfg, workdir)
     log.info("eval %s: loading the checkpoint at step %d", workdir, steps[-1])
-    state = checkpoint.restore_latest(ckpt_dir, engine.init(cfg.seed, hparams_of(cfg)))
+    state = checkpoint.restore_latest(ckpt_dir, template)
     if state is None:
         raise ValueError(f"{workdir} has no readable checkpoint in {ckpt_dir}")
     step = int(state.step)
     log.info("eval %s: generating %d samples at step %d and reading as many real %r ones", workdir,
              cfg.eval_num_samples, step, cfg.eval_split)
-    ctx = engine.eval_context(cfg, state)
+    ctx = evaluator.eval_context(cfg, state)
     row = {"step": step}
     for name in cfg.metrics:  # one context: features shared by the metrics are computed once
         log.info("eval %s: computing metric %s", workdir, name)
@@ -55,3 +57,27 @@ def evaluate_workdir(workdir: str, metrics: Optional[Sequence[str]] = None) -> d
     atomic_write_json(os.path.join(workdir, "eval.json"), jsonable(row))
     log.info("eval %s: wrote %s", workdir, os.path.join(workdir, "eval.json"))
     return row
+
+
+def _generator_and_template(cfg, workdir: str):
+    """(Evaluator, state template): the trial's generator, with the convolution implementation it trained with
+    (its conv_impl.json), over the eval split; and zeros shaped like its checkpointed state.
+
+    No train split is read and nothing is compiled for training: the eval split lends the data shape, and the
+    template (whole state: G, D, optimizers, EMA, normalization collections) is only traced for its shapes.
+    """
+    import functools  # pylint: disable=import-outside-toplevel
+    import jax  # pylint: disable=import-outside-toplevel
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from gan_bench import data  # pylint: disable=import-outside-toplevel
+    from gan_bench.gan.state import hparams_of, init_state  # pylint: disable=import-outside-toplevel
+    from gan_bench.train.engine import bn_groups_of, build_model, choose_conv  # pylint: disable=import-outside-toplevel
+    from gan_bench.train.evaluation import Evaluator  # pylint: disable=import-outside-toplevel
+
+    eval_dataset = data.load(cfg.dataset, split=cfg.eval_split, data_dir=cfg.data_dir)
+    bn_groups = bn_groups_of(cfg)
+    conv = choose_conv(cfg, eval_dataset, bn_groups, population=0, workdirs=[workdir])
+    model = build_model(cfg, eval_dataset, bn_groups, conv=conv.member_impl)
+    shapes = jax.eval_shape(functools.partial(init_state, model), cfg.seed, hparams_of(cfg))
+    template = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    return Evaluator(cfg, model, eval_dataset), template

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from gan_bench import checkpoint, cli
-from gan_bench.trial import run_trial
+from gan_bench.train import run_trial
 
 RING = ["trial.dataset = 'ring8'", "trial.architecture = 'mlp'", "trial.batch_size = 32", "trial.z_dim = 8",
         "trial.g_norm = 'none'", "trial.log_every = 0", "trial.train_steps = 30", "trial.ckpt_every = 10",

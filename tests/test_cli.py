@@ -243,15 +243,6 @@ def test_library_value_errors_keep_their_traceback(monkeypatch):
         cli.main(["eval", "--workdir", "anything"])
 
 
-def test_progress_rate_and_eta(monkeypatch):
-    from gan_bench import trial
-    monkeypatch.setattr(trial.time, "time", lambda: 1000.0)
-    # 100 steps in the 8 s since the first step ended: 12.5 steps/s; 4,500 steps left take 360 s.
-    assert trial._progress(101, 4601, 1, 992.0) == "12.50 steps/s, ETA 6 min 00 s"  # pylint: disable=protected-access
-    assert trial._progress(101, 45101, 1, 992.0).endswith("ETA 1 h 00 min")  # pylint: disable=protected-access
-    assert trial._progress(1, 100, 1, 1000.0) == "- steps/s, ETA -"  # pylint: disable=protected-access
-
-
 def test_train_and_eval_report_progress_as_plain_log_lines(tmp_path, env):
     workdir = tmp_path / "ring"
     proc = gan_bench(env, "train", "--gin_file", RING, "--workdir", workdir, "--gin_binding", "trial.train_steps = 4",

@@ -110,7 +110,7 @@ def test_project_polygons_dataset_is_on_the_manifold():
 def test_trial_logs_polygon_prf_every_eval_without_recompiling(tmp_path):
     """The metric runs inside a trial every `eval_every` steps, lands in metrics.jsonl, and compiles once."""
     from gan_bench.metrics import polygons
-    from gan_bench.trial import run_trial
+    from gan_bench.train import run_trial
     before = polygons._adam_minimize._cache_size()
     status = run_trial(str(tmp_path / "t"), (), [
         "trial.dataset = 'polygons'", "trial.architecture = 'infogan'", "trial.batch_size = 8", "trial.z_dim = 4",

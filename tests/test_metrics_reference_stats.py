@@ -92,7 +92,7 @@ def test_stats_command_needs_an_image_dataset(tmp_path, capsys):
 
 def test_trial_and_eval_record_the_protocol_of_every_score(tmp_path):
     from gan_bench.evaluate_trial import evaluate_workdir
-    from gan_bench.trial import run_trial
+    from gan_bench.train import run_trial
     wd = str(tmp_path / "t")
     status = run_trial(wd, (), RING + ["trial.train_steps = 2", "trial.eval_every = 2", "trial.ckpt_every = 2",
                                        "trial.ema_decay = 0.9", "trial.metrics = ['fid', 'kid']",

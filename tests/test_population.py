@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gan_bench import checkpoint
-from gan_bench.trial import run_population, run_trial
+from gan_bench.train import run_population, run_trial
 
 BASE = ["trial.dataset = 'ring8'", "trial.architecture = 'mlp'", "trial.batch_size = 32", "trial.z_dim = 8",
         "trial.g_norm = 'none'", "trial.train_steps = 8", "trial.ckpt_every = 4", "trial.eval_every = 4",

@@ -7,7 +7,7 @@ short CPU runs of the plain GAN drop modes, as VEEGAN and PacGAN report for this
 import json
 import os
 
-from gan_bench.trial import run_trial
+from gan_bench.train import run_trial
 
 PRESET = os.path.join(os.path.dirname(__file__), "..", "gin_configs", "presets", "ring8_mlp.gin")
 

@@ -14,7 +14,7 @@ import pytest
 from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import PENALTIES
 from gan_bench.nets import ARCHITECTURES, D_NORMS
-from gan_bench.trial import run_trial
+from gan_bench.train import run_trial
 
 ARCHS = sorted(ARCHITECTURES.names())
 LOSS_NAMES, PENALTY_NAMES = sorted(LOSSES.names()), sorted(PENALTIES.names())

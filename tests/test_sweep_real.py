@@ -17,7 +17,7 @@ import numpy as np
 
 from gan_bench import checkpoint
 from gan_bench.sweep import store
-from gan_bench.trial import run_trial
+from gan_bench.train import run_trial
 
 SWEEP = textwrap.dedent("""
     trial.dataset = 'ring8'

@@ -19,7 +19,7 @@ from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import PENALTIES, d_regularizer
 from gan_bench.gan.state import hparams_of, init_state, make_optimizers
 from gan_bench.gan.train_step import GANModel, train_step
-from gan_bench.trial import build_model
+from gan_bench.train.engine import build_model
 
 B = 8  # batch
 POINTS = types.SimpleNamespace(shape=(2,))  # build_model reads only the per-example shape of the data

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gan_bench import checkpoint
-from gan_bench.trial import run_trial
+from gan_bench.train import run_trial
 
 RING = ["trial.dataset = 'ring8'", "trial.architecture = 'mlp'", "trial.batch_size = 32",
         "trial.z_dim = 8", "trial.g_norm = 'none'", "trial.log_every = 0"]
@@ -95,7 +95,7 @@ _EIGHT_DEVICES = textwrap.dedent("""
     os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=" + sys.argv[2]
     import jax
     assert jax.device_count() == int(sys.argv[2])
-    from gan_bench.trial import run_trial
+    from gan_bench.train import run_trial
     print(json.dumps(run_trial(sys.argv[1], (), json.loads(sys.argv[3]))))
 """)
 
@@ -114,7 +114,7 @@ def test_eight_devices_equal_one_device(tmp_path):
 
 _TRAIN = textwrap.dedent("""
     import sys, json
-    from gan_bench.trial import run_trial
+    from gan_bench.train import run_trial
     run_trial(sys.argv[1], (), json.loads(sys.argv[2]))
 """)
 
@@ -143,7 +143,7 @@ def test_sigkill_and_resume_is_bit_exact(tmp_path):
 
 def test_prefetcher_stops_when_closed_early():
     """A run that ends before train_steps (every member diverged) must not leave the loader thread running."""
-    from gan_bench.trial import Prefetcher
+    from gan_bench.train.prefetch import Prefetcher
     loaded = []
 
     def load(step):
@@ -158,7 +158,7 @@ def test_prefetcher_stops_when_closed_early():
 
 
 def test_prefetcher_raises_a_load_error_in_the_training_thread():
-    from gan_bench.trial import Prefetcher
+    from gan_bench.train.prefetch import Prefetcher
 
     def load(step):
         if step == 2:

@@ -6,7 +6,7 @@
 The sweep file format is documented in sweeps/README.md; the results folder layout in store.py.
 Executors: `local` (worker processes on this machine), `ray` (a Ray task per unit), `slurm` (one submitit
 job array per sweep). A unit is one trial, or with `population > 1` up to that many trials that differ only
-in seed and traced hyperparameters, trained together by `gan_bench.trial.run_population`.
+in seed and traced hyperparameters, trained together by `gan_bench.train.run_population`.
 """
 import inspect
 import json
@@ -24,10 +24,9 @@ EXECUTORS = ("local", "ray", "slurm")
 
 
 def population_keys(trials: List[Trial]) -> List:
-    """For each trial, the key under which trials may share one compiled step (gan_bench.trial.population_key)."""
+    """For each trial, the key under which trials may share one compiled step (gan_bench.config.population_key)."""
     import gin  # pylint: disable=import-outside-toplevel
-    from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
-    from gan_bench.trial import population_key  # pylint: disable=import-outside-toplevel
+    from gan_bench.config import parse_config, population_key  # pylint: disable=import-outside-toplevel
 
     keys = []
     for t in trials:
@@ -77,7 +76,7 @@ def _executor(name: str, results: str, workers: int, trial_fn, population_fn, le
 
 def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: int = 1,
                max_trials: Optional[int] = None, dry_run: bool = False, population: int = 1,
-               trial_fn="gan_bench.trial:run_trial", population_fn="gan_bench.trial:run_population",
+               trial_fn="gan_bench.train:run_trial", population_fn="gan_bench.train:run_population",
                lease_ttl: float = 300.0, print_fn=print, **executor_options) -> Dict:
     """Expand, validate and run (or with `dry_run` only list) a sweep; returns the results summary.
 

@@ -60,8 +60,8 @@ class _Running:
 class LocalExecutor:
     """Runs units (lists of Trials) with `workers` concurrent processes; see the module docstring."""
 
-    def __init__(self, results: str, workers: int = 1, trial_fn="gan_bench.trial:run_trial",
-                 population_fn="gan_bench.trial:run_population", lease_ttl: float = 300.0,
+    def __init__(self, results: str, workers: int = 1, trial_fn="gan_bench.train:run_trial",
+                 population_fn="gan_bench.train:run_population", lease_ttl: float = 300.0,
                  poll_s: float = 0.2, owner: Optional[str] = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")

@@ -31,8 +31,8 @@ def _task(spec: Dict) -> Tuple[Dict[str, str], float]:
 
 
 class RayExecutor:
-    def __init__(self, results: str, workers: int = 1, trial_fn="gan_bench.trial:run_trial",
-                 population_fn="gan_bench.trial:run_population", lease_ttl: float = 300.0,
+    def __init__(self, results: str, workers: int = 1, trial_fn="gan_bench.train:run_trial",
+                 population_fn="gan_bench.train:run_population", lease_ttl: float = 300.0,
                  address: Optional[str] = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0):
         if cpus_per_trial < 0 or gpus_per_trial < 0:
             raise ValueError(f"cpus_per_trial and gpus_per_trial must be >= 0, got {cpus_per_trial}, {gpus_per_trial}")

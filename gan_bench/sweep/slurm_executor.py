@@ -36,8 +36,8 @@ class ArrayTask(submitit.helpers.Checkpointable):
 
 
 class SlurmExecutor:
-    def __init__(self, results: str, workers: int = 1, trial_fn="gan_bench.trial:run_trial",
-                 population_fn="gan_bench.trial:run_population", lease_ttl: float = 300.0,
+    def __init__(self, results: str, workers: int = 1, trial_fn="gan_bench.train:run_trial",
+                 population_fn="gan_bench.train:run_population", lease_ttl: float = 300.0,
                  cluster: Optional[str] = None, partition: Optional[str] = None, timeout_min: int = 24 * 60,
                  cpus_per_task: int = 4, gpus_per_node: int = 0, mem_gb: Optional[float] = None,
                  array_parallelism: Optional[int] = None, additional_parameters: Optional[Dict] = None,

@@ -3,7 +3,7 @@
 A unit spec is plain JSON so that it can cross process, Ray and Slurm boundaries:
     {"results": DIR, "trials": [{"id", "gin_files", "gin_bindings"}, ...],
      "trial_fn": "module:function", "population_fn": "module:function", "sys_path": [...], "lease_ttl": s}
-`trial_fn(workdir, gin_files, gin_bindings) -> status` is `gan_bench.trial:run_trial` unless a test or a
+`trial_fn(workdir, gin_files, gin_bindings) -> status` is `gan_bench.train:run_trial` unless a test or a
 user swaps it; `population_fn(workdirs, gin_files_list, gin_bindings_list)` runs units of more than one.
 
 `python -m gan_bench.sweep.worker SPEC_JSON` runs a unit whose leases the parent holds (local executor);
