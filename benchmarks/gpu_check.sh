@@ -95,7 +95,7 @@ if [ $TINY = 1 ]; then
     POLICY_ARGS=(--nets dcgan --batch 2 --reps 1 --steps 1)
     PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
     NUMERICS_TESTS=(tests/test_nets.py -k "layer_norm or weight_norm")
-    CAPS=(55 70 20 20 25 25 20 35)
+    CAPS=(55 70 20 20 25 25 20 60)
 else
     STEP_ARGS=(--nets $NETS --batch 64 --reps 5 --steps 20)
     POP_ARGS=(--nets $NETS --dcgan_population 8 --image_batch 64 --image_steps 10 --reps 3)
