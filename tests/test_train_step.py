@@ -19,6 +19,7 @@ from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import PENALTIES, d_regularizer
 from gan_bench.gan.state import hparams_of, init_state, make_optimizers
 from gan_bench.gan.train_step import GANModel, train_step
+from gan_bench.nets.conv_impl import conv_impl
 from gan_bench.train.engine import build_model
 
 B = 8  # batch
@@ -47,7 +48,7 @@ def _ring_model(**fields):
     """The mlp nets on 2-D points, configured by TrialConfig fields; returns (cfg, model)."""
     cfg = TrialConfig(**{"dataset": "ring8", "architecture": "mlp", "g_norm": "none", "z_dim": 4,
                          "batch_size": B, **fields})
-    return cfg, build_model(cfg, POINTS)
+    return cfg, build_model(cfg, POINTS, conv=conv_impl("xla"))  # MLPs: no convolution to choose
 
 
 # --- n_disc: D takes exactly n_disc updates per G update, each on its own real batch -----------------------
