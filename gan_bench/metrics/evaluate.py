@@ -9,14 +9,13 @@ data the feature-space metrics (fid, kid, prd, prdc) use the raw coordinates as 
 
 Options are gin keys: `inception_features.*` (resize, precision, batch size: `reference_stats.feature_settings`),
 `fid.*` (`fid_options`: bootstrap interval, FID∞, train/held-out reference splits and the memorization
-check) and `kid.*` (`kid_options`). `check_settings(names)` validates them before anything is computed.
+check) and `kid.*` (`kid_options`), defined in `gan_bench.metrics.options`. `check_settings(names)` validates
+them before anything is computed.
 """
 import dataclasses
 import logging
-import re
 from typing import Any, Callable, Dict, Optional, Sequence
 
-import gin
 import numpy as np
 
 from gan_bench.metrics.fid_metric import check_sample_size, feature_statistics, frechet_distance, published_mismatch
@@ -29,106 +28,12 @@ from gan_bench.metrics.prd_metric import prd, prd_f_beta
 from gan_bench.metrics.prdc_metric import prdc
 from gan_bench.metrics.polygons import polygon_prf  # registers the gin configurable `polygon_prf`
 from gan_bench.metrics import protocol, reference_stats, sample_size
+from gan_bench.metrics.options import FIDOptions, fid_options, kid_options
 from gan_bench.metrics.reference_stats import FeatureSettings, feature_settings
 from gan_bench.registry import Registry
 
 METRICS: Registry = Registry("metric")
 INCEPTION_METRICS = ("fid", "inception_score", "kid", "prd", "prdc")  # the metrics with protocol records
-
-
-# ------------------------------------------------------------------ options (gin keys)
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_replicates(key: str, value) -> None:
-    if not _is_int(value) or value == 1 or value < 0:
-        raise ValueError(f"{key} = {value!r}: expected 0 (off) or a number of bootstrap replicates >= 2")
-
-
-def _check_open_interval(key: str, value, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
-        raise ValueError(f"{key} = {value!r}: expected a number strictly between {low} and {high}")
-
-
-_SPLIT_NAME = re.compile(r"^[A-Za-z0-9]+$")
-_RESERVED_SPLITS = ("ci", "gap", "infinity", "protocol")
-
-
-@dataclasses.dataclass(frozen=True)
-class FIDOptions:
-    reference_splits: tuple = ()
-    bootstrap: int = 0
-    confidence: float = 0.95
-    infinity_points: int = 0
-    infinity_min_fraction: float = 0.1
-    memorization_percentile: float = 5.0
-    published_num_samples: Optional[int] = None
-    published_num_real: Optional[int] = None
-
-
-@gin.configurable("fid")
-def fid_options(reference_splits: Sequence[str] = (), bootstrap: int = 0, confidence: float = 0.95,
-                infinity_points: int = 0, infinity_min_fraction: float = 0.1,
-                memorization_percentile: float = 5.0, published_num_samples: Optional[int] = None,
-                published_num_real: Optional[int] = None) -> FIDOptions:
-    """The `fid.*` gin keys, checked.
-
-    reference_splits: e.g. ['train', 'test']: besides `fid` (against the trial's eval split) one FID per
-      split, `fid_<split>`, all from the same number of real images (the smallest split caps it); with
-      'train' and exactly one other split also `fid_gap` = FID(other) − FID(train) and the memorization
-      check `memorization_fraction` / `memorization_threshold` (`gan_bench.metrics.memorization`).
-    bootstrap: replicates of the bias-corrected percentile bootstrap interval `fid_ci_low` / `fid_ci_high` at
-      `confidence`, with the bootstrap bias estimate `fid_bootstrap_bias` (0: off).
-    infinity_points: subset sizes of FID∞ (`fid_infinity`, `fid_infinity_slope`; 0: off), the smallest
-      being `infinity_min_fraction` of the generated samples (`gan_bench.metrics.sample_size`).
-    published_num_samples / published_num_real: the generated / real image counts of the protocol a preset
-      reproduces (None: not declared); an evaluation at other counts logs a warning and reports note it.
-    """
-    if isinstance(reference_splits, str) or not isinstance(reference_splits, (list, tuple)):
-        raise ValueError(f"fid.reference_splits = {reference_splits!r}: expected a list of split names like "
-                         f"['train', 'test']")
-    for split in reference_splits:
-        if not isinstance(split, str) or not _SPLIT_NAME.match(split) or split in _RESERVED_SPLITS:
-            raise ValueError(f"fid.reference_splits = {list(reference_splits)!r}: {split!r} is not a plain split "
-                             f"name (letters and digits, not one of {_RESERVED_SPLITS})")
-    if len(set(reference_splits)) != len(reference_splits):
-        raise ValueError(f"fid.reference_splits = {list(reference_splits)!r} names a split twice")
-    _check_replicates("fid.bootstrap", bootstrap)
-    _check_open_interval("fid.confidence", confidence, 0.0, 1.0)
-    if not _is_int(infinity_points) or infinity_points == 1 or infinity_points < 0:
-        raise ValueError(f"fid.infinity_points = {infinity_points!r}: expected 0 (off) or a number of subset "
-                         f"sizes >= 2 (Chong & Forsyth use 15)")
-    _check_open_interval("fid.infinity_min_fraction", infinity_min_fraction, 0.0, 1.0)
-    _check_open_interval("fid.memorization_percentile", memorization_percentile, 0.0, 100.0)
-    for key, value in (("fid.published_num_samples", published_num_samples),
-                       ("fid.published_num_real", published_num_real)):
-        if value is not None and (not _is_int(value) or value < 2):
-            raise ValueError(f"{key} = {value!r}: expected None (not declared) or a number of images >= 2")
-    return FIDOptions(tuple(reference_splits), int(bootstrap), float(confidence), int(infinity_points),
-                      float(infinity_min_fraction), float(memorization_percentile), published_num_samples,
-                      published_num_real)
-
-
-@dataclasses.dataclass(frozen=True)
-class KIDOptions:
-    subsets: int = 100
-    subset_size: int = 1000
-    bootstrap: int = 0
-    confidence: float = 0.95
-
-
-@gin.configurable("kid")
-def kid_options(subsets: int = 100, subset_size: int = 1000, bootstrap: int = 0,
-                confidence: float = 0.95) -> KIDOptions:
-    """The `kid.*` gin keys, checked: subsets of `subset_size` for `kid_mean` / `kid_std` (`kid_metric.kid`),
-    and `bootstrap` replicates (0: off) of the interval `kid_ci_low` / `kid_ci_high` at `confidence`."""
-    for key, value in (("kid.subsets", subsets), ("kid.subset_size", subset_size)):
-        if not _is_int(value) or value < (1 if key == "kid.subsets" else 2):
-            raise ValueError(f"{key} = {value!r}: expected an integer >= {1 if key == 'kid.subsets' else 2}")
-    _check_replicates("kid.bootstrap", bootstrap)
-    _check_open_interval("kid.confidence", confidence, 0.0, 1.0)
-    return KIDOptions(int(subsets), int(subset_size), int(bootstrap), float(confidence))
 
 
 def check_settings(names: Sequence[str]) -> None:
