@@ -11,7 +11,7 @@ from typing import List, Sequence
 import jax
 import numpy as np
 
-from gan_bench import data, nets, parallel
+from gan_bench import data, nets, parallel, precision
 from gan_bench.config import TrialConfig
 from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import d_regularizer
@@ -98,6 +98,7 @@ class Engine:
             init, step = jax.vmap(init), jax.vmap(step)
         self.state_sharding = state_sharding
         self.init = jax.jit(init, out_shardings=state_sharding)
+        step = precision.with_precision(cfg.precision, step)  # trial.precision: read while jit traces the step
         self.step = jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, state_sharding),
                             in_shardings=(state_sharding, parallel.batch_sharding(self.mesh, self._batch_axis)))
 

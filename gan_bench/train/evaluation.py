@@ -10,7 +10,7 @@ from typing import Optional
 import jax
 import numpy as np
 
-from gan_bench import data
+from gan_bench import data, precision
 from gan_bench.config import TrialConfig
 
 _EVAL_Z = 0xE7A1  # purpose constant of the fixed evaluation latents
@@ -28,7 +28,8 @@ class Evaluator:
         self.cfg, self.model = cfg, model
         if eval_dataset is not None:
             self.__dict__["eval_dataset"] = eval_dataset  # fills the cached property below
-        self._sample = jax.jit(lambda params, g_collections, z: model.generate(params, g_collections, z))
+        self._sample = jax.jit(precision.with_precision(  # the samples of trial.precision, as the step
+            cfg.precision, lambda params, g_collections, z: model.generate(params, g_collections, z)))
         # One generator function for the whole run: metrics that differentiate through G (polygon recall)
         # compile it once and get each evaluation's weights as data.
         self.generate = lambda variables, z: model.generate(variables[0], variables[1], z)
