@@ -30,14 +30,36 @@ def _leaves(tree):
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
-def _assert_trees_close(a, b, rtol=1e-5, atol=1e-7, skip=None):
-    """Leaves of `a` and `b` close; `skip(path)` names leaves left out (path as jax.tree_util.keystr)."""
+def _assert_trees_close(a, b, rtol=1e-5, atol=1e-7, skip=None, masks=None):
+    """Leaves of `a` and `b` close; `skip(path)` names leaves left out (path as jax.tree_util.keystr), `masks`
+    {path: boolean array} elements left out of a leaf."""
     la, lb = jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)
     assert len(la) == len(lb)
     for (path, x), y in zip(la, lb):
-        if skip is None or not skip(jax.tree_util.keystr(path)):
-            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol,
-                                       err_msg=jax.tree_util.keystr(path))
+        key = jax.tree_util.keystr(path)
+        if skip is None or not skip(key):
+            keep = ~(masks or {}).get(key, np.zeros(np.shape(x), bool))
+            np.testing.assert_allclose(np.asarray(x)[keep], np.asarray(y)[keep], rtol=rtol, atol=atol, err_msg=key)
+
+
+def _rounding_noise_gradients(state, relative=1e-4):
+    """{param path: elements whose first-step gradient is rounding noise} of a state after one update.
+
+    A first Adam or RMSProp step moves each weight by about lr * g / |g|: an element whose gradient is zero up to
+    rounding (a unit whose downstream weights barely matter) moves by about a learning rate in a direction set
+    by that rounding, which differs between a vmapped and a solo computation. Read from the optimizer's second
+    moment (nu = (1 - beta2) g^2 after one step); the same elements of G's EMA weights are left out too.
+    """
+    masks = {}
+    for path, nu in jax.tree_util.tree_leaves_with_path(state):
+        match = re.match(r"^\.(g|d)\.opt_state\..*\.nu(\[.*)$", jax.tree_util.keystr(path))
+        if match:
+            grad = np.sqrt(np.asarray(nu))
+            noise = grad <= relative * grad.max()
+            masks[f".{match.group(1)}.params{match.group(2)}"] = noise
+            if match.group(1) == "g":
+                masks[f".ema_params{match.group(2)}"] = noise
+    return masks
 
 
 def _real(key, n_steps, n_disc):
@@ -241,6 +263,7 @@ def test_population_members_equal_their_solo_steps(shared):
         solo = init_state(model, cfg.seed, hparams_of(cfg))
         solo, solo_logs = jax.jit(lambda s, r, m=model: train_step(m, s, r))(solo, real[i])
         member = jax.tree_util.tree_map(lambda x, i=i: x[i], pop)
-        _assert_trees_close(member, solo, rtol=1e-5, atol=1e-6, skip=_biases_before_batch_norm(cfg))
+        _assert_trees_close(member, solo, rtol=1e-5, atol=1e-6, skip=_biases_before_batch_norm(cfg),
+                            masks=_rounding_noise_gradients(solo))
         for k in solo_logs:
             np.testing.assert_allclose(float(pop_logs[k][i]), float(solo_logs[k]), rtol=1e-5, atol=1e-6)
