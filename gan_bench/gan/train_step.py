@@ -152,6 +152,15 @@ def _key(state: GANState, purpose: int, sub: int = 0):
     return jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(state.key, state.step), purpose), sub)
 
 
+def _with_penalty(model: GANModel, state: GANState, d_params, d_collections, d_loss, real, fake, key):
+    """(penalty, D's loss plus the weighted penalty); a zero penalty when the trial has none."""
+    if model.penalty_fn is None:
+        return jnp.zeros((), jnp.float32), d_loss
+    penalty_apply = lambda p, x: model.discriminate(p, d_collections, x)[0]
+    penalty = model.penalty_fn(penalty_apply, d_params, real, fake, key)
+    return penalty, d_loss + state.hparams["penalty_weight"] * penalty
+
+
 def _d_update(model: GANModel, state: GANState, real, i):
     b = real.shape[0]
     fake, _ = model.generate_fakes(state.g.params, state.g.norm_collections, _key(state, _D_Z, i), b)
@@ -164,12 +173,8 @@ def _d_update(model: GANModel, state: GANState, real, i):
         logits, updated = model.discriminate(d_params, d_collections, jnp.concatenate([real, fake]))
         real_logits, fake_logits = jnp.split(logits, 2)
         d_loss, _ = model.loss_fn(real_logits, fake_logits)
-        if model.penalty_fn is None:
-            penalty, total = jnp.zeros((), jnp.float32), d_loss
-        else:
-            penalty_apply = lambda p, x: model.discriminate(p, d_collections, x)[0]
-            penalty = model.penalty_fn(penalty_apply, d_params, real, fake, _key(state, _D_PENALTY, i))
-            total = d_loss + state.hparams["penalty_weight"] * penalty
+        penalty, total = _with_penalty(model, state, d_params, d_collections, d_loss, real, fake,
+                                       _key(state, _D_PENALTY, i))
         total, objective_state, extra_logs = objective.with_d_terms(
             model, state, total, augment, d_params, d_collections, real_logits, fake_logits,
             z_key=_key(state, _D_Z, i), key=_key(state, _D_REGULARIZER, i))
@@ -219,13 +224,8 @@ def _simultaneous_update(model: GANModel, state: GANState, real):
         logits, d_updated = model.discriminate(d_params, d_collections, jnp.concatenate([real, fake]))
         real_logits, fake_logits = jnp.split(logits, 2)
         d_loss, g_loss = model.loss_fn(real_logits, fake_logits)
-        if model.penalty_fn is None:
-            penalty, d_total = jnp.zeros((), jnp.float32), d_loss
-        else:
-            penalty_apply = lambda p, x: model.discriminate(p, d_collections, x)[0]
-            penalty = model.penalty_fn(penalty_apply, d_params, real, jax.lax.stop_gradient(fake),
-                                       _key(state, _D_PENALTY))
-            d_total = d_loss + state.hparams["penalty_weight"] * penalty
+        penalty, d_total = _with_penalty(model, state, d_params, d_collections, d_loss, real,
+                                         jax.lax.stop_gradient(fake), _key(state, _D_PENALTY))
         aux = (g_updated, d_updated, d_loss, g_loss, penalty, jnp.mean(real_logits), jnp.mean(fake_logits))
         return (d_total, g_loss), aux
 
