@@ -83,6 +83,7 @@ POSITIVE = ("batch_size", "train_steps", "n_disc", "z_dim", "pack", "keep_ckpts"
 NON_NEGATIVE = ("log_every", "ckpt_every", "eval_every", "sample_every", "penalty_weight", "ema_decay",
                 "train_subset_seed")
 UNIT_INTERVAL = ("beta1", "beta2", "ema_decay")  # [0, 1)
+ENERGY_LOSSES = ("began", "ebgan")  # losses completed by a term with gin keys (gan/energy.py)
 # Fields whose values name a registered piece (the registry is looked up lazily: it imports JAX).
 REGISTRY_FIELDS = ("dataset", "architecture", "loss", "penalty", "metrics", "regularizers", "augment")
 # List-valued fields (gin gives lists; kept as tuples) and an example of each for error messages.
@@ -158,7 +159,7 @@ def config_problems(cfg: TrialConfig) -> List[str]:
     problems = [p for p in (check_field(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(TrialConfig)) if p]
     if not problems and cfg.batch_size % cfg.pack:
         problems.append(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
-    if not problems and (cfg.regularizers or cfg.augment != "none"):
+    if not problems and (cfg.regularizers or cfg.augment != "none" or cfg.loss in ENERGY_LOSSES):
         from gan_bench.gan import objective  # pylint: disable=import-outside-toplevel
         problems += objective.problems(cfg)  # their gin keys, pairs, top-k and the loss
     return problems

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_bench.gan import ada, consistency, diffaugment, lecam, topk  # noqa: F401  (registration)
+from gan_bench.gan import energy  # BEGAN's and EBGAN's terms, implied by their losses
 from gan_bench.gan.augment import AUGMENTATIONS, Augmentation, take
 from gan_bench.gan.regularizers import REGULARIZERS, DiscriminatorPass, GeneratorPass, Regularizer
 
@@ -61,7 +62,7 @@ def configured_regularizers() -> Tuple[Regularizer, ...]:
             n = _train_examples(cfg.dataset, cfg.data_dir, cfg.train_fraction, cfg.train_subset_seed)
             reg = dataclasses.replace(reg, train_examples=n)
         built.append(reg)
-    return tuple(built)
+    return tuple(built) + energy.loss_terms(cfg.loss)
 
 
 def configured_augmentation() -> Optional[Augmentation]:
@@ -85,6 +86,8 @@ def problems(cfg) -> List[str]:
     augmentation = build_augmentation(cfg.augment)
     if augmentation is not None:
         out += augmentation.problems()
+    for term in energy.loss_terms(cfg.loss):
+        out += term.problems()
     if "topk" in names:
         from gan_bench.gan.losses import LOSSES  # pylint: disable=import-outside-toplevel
         if not topk.generator_loss_is_per_fake(LOSSES.get(cfg.loss)):
@@ -100,6 +103,10 @@ def model_problems(model) -> List[str]:
     if (regularizers or augmentation is not None) and model.update_order != "alternating":
         out.append("trial.regularizers and trial.augment run in the alternating step only "
                    f"(gan_step.update_order = {model.update_order!r})")
+    needed = getattr(model.loss_fn, "completed_by", None)  # an energy loss's term (gan/energy.py)
+    if needed and not any(reg.name == needed for reg in regularizers):
+        out.append(f"the {needed!r} loss needs its term {energy.TERMS[needed].__name__} among the model's "
+                   f"regularizers (the parsed configuration adds it for trial.loss = {needed!r})")
     image = len(model.data_shape) == 3
     for reg in regularizers:
         if reg.image_only and not image:
@@ -179,6 +186,15 @@ def with_d_terms(model, state, total, augment, d_params, d_collections, real_log
     return total, objective_state, logs
 
 
+def sown_heads(model, state, x):
+    """What D, in training mode and with this state's parameters, sows into its "heads" collection on images x
+    (packed as the step packs them; the newest value of each name). D's normalization updates are dropped."""
+    variables = {"params": state.d.params, **state.d.norm_collections}
+    _, sown = model.discriminator.apply(variables, model.pack_batch(x), train=True,
+                                        mutable=list(state.d.norm_collections) + ["heads"])
+    return {name: values[-1] for name, values in sown.get("heads", {}).items()}
+
+
 def generator_objective(model, state, g_params, fake, real_logits, fake_logits, z_key, key):
     """Inside G's objective: (G's adversarial loss, the loss G minimizes, logs). Without regularizers both are
     `loss_fn`'s G loss; top-k replaces the first, zCR adds to the second."""
@@ -196,6 +212,7 @@ def generator_objective(model, state, g_params, fake, real_logits, fake_logits, 
     fields = dict(z=model.sample_z(z_key, fake.shape[0]), fake=fake, real_logits=real_logits,
                   fake_logits=fake_logits, step=state.step,
                   generate=lambda z: model.generate(g_params, state.g.norm_collections, z, train=True)[0])
+    fields["discriminate_heads"] = lambda x: sown_heads(model, state, x)
     for index, reg in enumerate(model.regularizers):
         if _overrides(reg, "generator_term"):
             term, reg_logs = reg.generator_term(GeneratorPass(key=_sub_key(key, index), **fields),

@@ -55,6 +55,8 @@ class GeneratorPass:
     generate: Callable[[jnp.ndarray], jnp.ndarray]
     key: jnp.ndarray
     step: jnp.ndarray
+    # discriminate_heads(x): what D sows into "heads" on images x (EBGAN's embedding), gradients flowing into x.
+    discriminate_heads: Optional[Callable[[jnp.ndarray], Dict[str, jnp.ndarray]]] = None
 
 
 class Regularizer:

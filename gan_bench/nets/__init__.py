@@ -15,7 +15,7 @@ from gan_bench.nets.conv_impl import CONV_IMPLS, ConvImpl, CpuTunedConv, XlaConv
 from gan_bench.nets.layers import D_NORMS, G_NORMS
 
 # The families register themselves in ARCHITECTURES on import.
-from gan_bench.nets import dcgan, infogan, mlp, resnet, sndcgan  # noqa: E402,F401  pylint: disable=wrong-import-position
+from gan_bench.nets import autoencoder, dcgan, infogan, mlp, resnet, sndcgan  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 __all__ = ["ARCHITECTURES", "CONV_IMPLS", "D_NORMS", "G_NORMS", "ConvChoice", "ConvImpl", "CpuTunedConv", "XlaConv",
            "build", "choose_conv_impl", "conv_impl", "write_conv_record"]

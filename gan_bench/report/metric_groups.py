@@ -17,7 +17,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 # What the train step logs beside the evaluation metrics (losses, regularizer terms, ADA's p and r_t, top-k's k):
 # training diagnostics, not scores to tabulate.
 TRAINING_LOG_KEYS = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "cr", "bcr_real", "bcr_fake", "zcr_dis",
-                     "zcr_gen", "lecam", "topk_k", "ada_p", "ada_rt")
+                     "zcr_gen", "lecam", "topk_k", "ada_p", "ada_rt",
+                     "began_k", "began_m", "ebgan_hinge", "ebgan_pt")
 
 
 @dataclasses.dataclass(frozen=True)
