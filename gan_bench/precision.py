@@ -13,7 +13,10 @@ that compares numbers across machines needs to say which one it ran.
 Under `bf16` only the operands of the contraction primitives (`dot_general`, `conv_general_dilated`) are cast
 to bfloat16, and they accumulate into and return float32 (`preferred_element_type`; on a CPU, which lacks
 some of those kernels, the rounded operands are widened back: the same numbers, not the speed). Everything else runs in
-float32 as before: parameters, optimizer state, losses, batch-norm statistics, elementwise ops. Matrix-vector
+float32 as before: parameters, optimizer state, losses, batch-norm statistics, elementwise ops. What is bit-defined
+is the program handed to XLA; on a GPU the compiler and its libraries have some freedom: cuDNN may keep bf16
+intermediates inside a convolution, and XLA may drop a float32 -> bf16 -> float32 round trip where it runs an
+op in float32 anyway (measured on an H200: a 3-channel conv gave the float32 loss to the bit). Matrix-vector
 products — a contraction where one side has a single free row, as in the spectral-norm power iteration
 (`u @ W`) — stay float32 too, so sigma is estimated at full precision.
 

@@ -111,7 +111,11 @@ def test_bf16_dense_and_conv_compute_in_bf16_with_float32_parameters():
     exact = _conv_same_numpy(xi.astype(np.float64), ck)
     scale = np.max(np.abs(exact))
     np.testing.assert_allclose(yc, exact, atol=2e-2 * scale)
-    np.testing.assert_allclose(yc, _conv_same_numpy(_bf16(xi), _bf16(ck)), rtol=1e-5, atol=1e-5 * scale)
+    if jax.default_backend() == "cpu":
+        # The CPU path is defined to the bit: bf16 operands, float32 accumulation. GPU libraries may keep
+        # bf16 intermediates in a convolution (measured on an H200: 4.6e-3 of the scale), so there only
+        # the bf16 bound above holds.
+        np.testing.assert_allclose(yc, _conv_same_numpy(_bf16(xi), _bf16(ck)), rtol=1e-5, atol=1e-5 * scale)
     assert np.max(np.abs(yc - exact)) > 1e-4 * scale
 
 
@@ -122,7 +126,14 @@ def test_bf16_step_keeps_parameters_optimizer_state_and_loss_float32():
     assert all(leaf.dtype in (jnp.float32, jnp.int32) for leaf in jax.tree_util.tree_leaves(new_state))
     ref_state, ref_value = jax.jit(step)(state, x)
     np.testing.assert_allclose(float(value), float(ref_value), rtol=2e-2)  # the same step, to bf16 rounding
-    assert float(value) != float(ref_value)
+    # The program handed to XLA computes its convolution on bf16 operands (the plain step has none) ...
+    lowered = jax.jit(precision.with_precision("bf16", step)).lower(state, x).as_text()
+    assert "bf16" in lowered and "bf16" not in jax.jit(step).lower(state, x).as_text()
+    if jax.default_backend() == "cpu":
+        # ... and on the CPU that rounding shows in the loss. A GPU compiler may drop a float32 -> bf16 ->
+        # float32 round trip where it runs the op in float32 (XLA's excess-precision rule; on an H200 this
+        # 3-channel conv gave the float32 loss to the bit), so there the lowered program is the check.
+        assert float(value) != float(ref_value)
 
 
 def test_bf16_leaves_the_spectral_norm_power_iteration_in_float32():
