@@ -41,13 +41,32 @@ def cmd_train(args):
     from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
     from gan_bench.train import run_trial  # pylint: disable=import-outside-toplevel
 
-    parse_config(args.gin_file, args.gin_binding)  # a bad config fails here, before the folder is made
+    gin_files, gin_bindings = args.gin_file, args.gin_binding
+    if args.continue_to is not None:
+        gin_files = _continued_files(args)
+        parse_config(gin_files, list(gin_bindings) + [f"trial.train_steps = {args.continue_to}"])
+    else:
+        parse_config(gin_files, gin_bindings)  # a bad config fails here, before the folder is made
     parallel.maybe_initialize_distributed()
     if not args.no_compilation_cache:
         enable_compilation_cache()
-    status = run_trial(args.workdir, args.gin_file, args.gin_binding)
+    status = run_trial(args.workdir, gin_files, gin_bindings, continue_to=args.continue_to)
     print(json.dumps(status, indent=1, sort_keys=True))
     return 0 if status["state"] == "done" else 1
+
+
+def _continued_files(args) -> list:
+    """--continue_to: the given configuration, or without --gin_file / --gin_binding the trial's own
+    WORKDIR/config.gin (every binding it ran with)."""
+    if args.continue_to < 1:
+        raise ValueError(f"--continue_to {args.continue_to}: expected a positive number of steps")
+    if args.gin_file or args.gin_binding:
+        return args.gin_file
+    recorded = os.path.join(args.workdir, "config.gin")
+    if not os.path.isfile(recorded):
+        raise ValueError(f"--continue_to: {recorded} does not exist; give the trial's --gin_file / --gin_binding "
+                         f"or a WORKDIR written by train or sweep")
+    return [recorded]
 
 
 def cmd_sweep(args):
@@ -132,7 +151,8 @@ WORKDIR receives:
 Resume: run the same command on the same WORKDIR. Training continues from the newest checkpoint in ckpt/
 (the steps after it are redone; batches are a pure function of (seed, step), so the result equals an
 uninterrupted run). A WORKDIR whose status.json says done or diverged is left as it is; a failed one is
-run again from its newest checkpoint.
+run again from its newest checkpoint. --continue_to N takes a done trial on to N steps: from its last
+checkpoint, to the same state as an uninterrupted run of N steps.
 
 Progress: every trial.log_every steps a log line on stderr with the step, the losses, steps/s and the ETA.
 Exit status: 0 done, 1 diverged or failed, 2 configuration error."""
@@ -196,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the trial folder (created if missing; an existing one is resumed)")
     t.add_argument("--no_compilation_cache", action="store_true",
                    help="do not use JAX's persistent compilation cache (default: on)")
+    t.add_argument("--continue_to", type=int, default=None, metavar="N",
+                   help="train to N steps, a trial already done at fewer included (resumed from its last "
+                        "checkpoint; without --gin_file / --gin_binding, WORKDIR/config.gin is its configuration)")
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sweep", help="check a sweep file, then run its trials (or list them: --dry_run)",

@@ -37,6 +37,10 @@ class TrialConfig:
     penalty_weight: float = 10.0
     clip_value: float = 0.01  # used by penalty = 'weight_clipping' (WGAN)
     pack: int = 1  # PacGAN: m samples packed into one discriminator input
+    # PacGAN's own batching: True draws pack * batch_size real and fake samples per step, so D still sees
+    # batch_size packed inputs of each (as the PacGAN code does); False packs the batch_size samples into
+    # batch_size / pack inputs. `samples_per_step` below.
+    pack_keeps_d_batch: bool = False
     regularizers: Tuple[str, ...] = ()  # e.g. ['cr', 'lecam']; each one's weights on its gin configurable
     augment: str = "none"  # none | diffaugment | ada: every image D sees, real and fake (gan/augment.py)
     train_fraction: float = 1.0  # train on a fixed subset of this fraction of the training split
@@ -60,6 +64,7 @@ class TrialConfig:
     sample_every: int = 0  # 0: sample grid only at the end
     metrics: Tuple[str, ...] = ()
     eval_num_samples: int = 1000
+    g_bn_eval: str = "running"  # running | batch | standing: G's batch norm in samples and metrics (nets/bn_eval.py)
 
     def __post_init__(self):
         # gin passes lists; keep the dataclass hashable and its repr stable.
@@ -77,6 +82,7 @@ CHOICES = {
     "precision": ("float32", "tf32", "bf16"),
     "z_dist": ("normal", "uniform"),
     "optimizer": ("adam", "rmsprop"),
+    "g_bn_eval": ("running", "batch", "standing"),  # nets.bn_eval.BN_EVAL_MODES
 }
 
 POSITIVE = ("batch_size", "train_steps", "n_disc", "z_dim", "pack", "keep_ckpts", "eval_num_samples")
@@ -108,6 +114,8 @@ def _type_problem(name: str, value) -> Optional[str]:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind is int and not (isinstance(value, int) and not isinstance(value, bool)):
         return "an integer"
+    if kind is bool and not isinstance(value, bool):
+        return "True or False"
     if kind is float and not is_number:
         return "a number"
     if kind is str and not isinstance(value, str):
@@ -157,7 +165,7 @@ def config_problems(cfg: TrialConfig) -> List[str]:
     on every trial before the first one starts.
     """
     problems = [p for p in (check_field(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(TrialConfig)) if p]
-    if not problems and cfg.batch_size % cfg.pack:
+    if not problems and cfg.batch_size % cfg.pack and not cfg.pack_keeps_d_batch:
         problems.append(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
     if not problems and (cfg.regularizers or cfg.augment != "none" or cfg.loss in ENERGY_LOSSES):
         from gan_bench.gan import objective  # pylint: disable=import-outside-toplevel
@@ -231,6 +239,12 @@ def parse_config(gin_files: Sequence[str] = (), gin_bindings: Sequence[str] = ()
         raise ValueError(f"invalid trial configuration: {one_line(e)}") from e
     check_config(cfg)
     return cfg
+
+
+def samples_per_step(cfg: TrialConfig) -> int:
+    """Real (and fake) samples one D update consumes: pack * batch_size with `trial.pack_keeps_d_batch`
+    (D sees batch_size packed inputs), else batch_size (D sees batch_size / pack)."""
+    return cfg.batch_size * cfg.pack if cfg.pack_keeps_d_batch else cfg.batch_size
 
 
 def member_fields() -> frozenset:

@@ -8,8 +8,10 @@
   with them as with running averages. `standing_batch_stats` computes them from the moments every batch norm
   sows into collection `batch_moments` (`layers.BatchNorm`).
 
-An evaluation calls `standing_batch_stats` once per evaluation (on the EMA or raw parameters it evaluates)
-and `sample(..., mode)` for each chunk of z.
+`trial.g_bn_eval` chooses the mode of a trial's samples and evaluations (`train.evaluation.Evaluator.
+g_collections`): 'standing' computes the statistics once per evaluation (on the EMA or raw parameters it
+evaluates); 'batch' computes each chunk's own moments with `standing_batch_stats` over that one chunk, which
+gives the numbers of G in training mode on the chunk.
 """
 from typing import Any, Dict
 
@@ -18,6 +20,8 @@ import jax
 import jax.numpy as jnp
 
 BN_EVAL_MODES = ("running", "batch", "standing")
+# Training-mode passes averaged into standing statistics (BigGAN-PyTorch's num_standing_accumulations default).
+STANDING_PASSES = 16
 
 
 def check_mode(mode: str) -> None:

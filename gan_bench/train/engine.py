@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from gan_bench import data, nets, parallel, precision
+from gan_bench.config import samples_per_step
 from gan_bench.config import TrialConfig
 from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import d_regularizer
@@ -47,7 +48,8 @@ def real_batches(cfg: TrialConfig, dataset, step: int, rows: slice) -> np.ndarra
     """The `n_disc` real batches of generator step `step`, [n_disc, B_local, ...]; a pure function of step."""
     out = []
     for i in range(cfg.n_disc):
-        idx = data.batch_indices(cfg.seed, step * cfg.n_disc + i, cfg.batch_size, dataset.num_examples)
+        idx = data.batch_indices(cfg.seed, step * cfg.n_disc + i, samples_per_step(cfg),
+                                 dataset.num_examples)
         out.append(dataset.get(idx[rows]))
     return np.stack(out)
 
@@ -58,8 +60,9 @@ def choose_conv(cfg: TrialConfig, dataset, bn_groups: int, population: int, work
     def generator_and_discriminator(conv):
         model = build_model(cfg, dataset, bn_groups, conv=conv)
         return model.generator, model.discriminator
-    d_input = (2 * cfg.batch_size // cfg.pack,) + tuple(dataset.shape[:-1]) + (dataset.shape[-1] * cfg.pack,)
-    return nets.choose_conv_impl(cfg.conv_impl, generator_and_discriminator, (cfg.batch_size, cfg.z_dim), d_input,
+    batch = samples_per_step(cfg)
+    d_input = (2 * batch // cfg.pack,) + tuple(dataset.shape[:-1]) + (dataset.shape[-1] * cfg.pack,)
+    return nets.choose_conv_impl(cfg.conv_impl, generator_and_discriminator, (batch, cfg.z_dim), d_input,
                                  population, workdirs)
 
 
@@ -73,7 +76,7 @@ class Engine:
 
     def __init__(self, cfg: TrialConfig, members: int, stacked: bool, workdirs: Sequence[str] = ()):
         self.cfg, self.members, self.stacked = cfg, members, stacked
-        parallel.check_divisible(cfg.batch_size)
+        parallel.check_divisible(samples_per_step(cfg))
         self.dataset = data.load(cfg.dataset, split="train", data_dir=cfg.data_dir)
         bn_groups = bn_groups_of(cfg)
         self.conv = choose_conv(cfg, self.dataset, bn_groups, members if stacked else 0, workdirs)
@@ -83,7 +86,7 @@ class Engine:
                         build_model(cfg, self.dataset, bn_groups, conv=self.conv.member_impl))
         self.evaluator = Evaluator(cfg, member_model)
         self.mesh = parallel.data_mesh()
-        self.rows = parallel.process_slice(cfg.batch_size)
+        self.rows = parallel.process_slice(samples_per_step(cfg))
         self.is_chief = jax.process_index() == 0
         init = functools.partial(init_state, self.model)
         step = functools.partial(train_step, self.model)

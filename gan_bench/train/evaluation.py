@@ -12,9 +12,11 @@ import numpy as np
 
 from gan_bench import data, precision
 from gan_bench.config import TrialConfig
+from gan_bench.nets import bn_eval
 
 _EVAL_Z = 0xE7A1  # purpose constant of the fixed evaluation latents
 _SAMPLE_CHUNK = 500  # generator calls per batch of latents: bounds memory, and fixes the numbers' batching
+_STANDING_Z = 0x57A4  # purpose constant of the latents of the standing-statistics passes
 
 
 class Evaluator:
@@ -43,6 +45,35 @@ class Evaluator:
         """The real side of every evaluation, read once per run (members share `eval_num_samples`)."""
         return self.eval_dataset.get(np.arange(min(self.cfg.eval_num_samples, self.eval_dataset.num_examples)))
 
+    @functools.cached_property
+    def _batch_moments(self):
+        """G's batch statistics averaged over training-mode passes (bn_eval.standing_batch_stats), compiled."""
+        return jax.jit(precision.with_precision(
+            self.cfg.precision, functools.partial(bn_eval.standing_batch_stats, self.model.generator)))
+
+    def g_collections(self, cfg: TrialConfig, state, params, z_chunk):
+        """G's normalization collections for the samples of latents `z_chunk` under `trial.g_bn_eval`: the
+        running averages training kept; 'batch': the chunk's own batch statistics (the same numbers as G in
+        training mode on the chunk); 'standing': the averages of `bn_eval.STANDING_PASSES` training-mode passes
+        over fixed latents of `_SAMPLE_CHUNK` each, computed once per weights `params`."""
+        collections = state.g.norm_collections
+        if cfg.g_bn_eval == "running" or not collections.get("batch_stats"):
+            return collections
+        if cfg.g_bn_eval == "batch":
+            stats = self._batch_moments(params, collections["batch_stats"], z_chunk[None])
+        else:
+            cached = self.__dict__.get("_standing")
+            if cached is not None and cached[0] is params:
+                return cached[1]
+            key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), _STANDING_Z)
+            z = self.model.sample_z(key, bn_eval.STANDING_PASSES * _SAMPLE_CHUNK)
+            stats = self._batch_moments(params, collections["batch_stats"],
+                                        z.reshape((bn_eval.STANDING_PASSES, _SAMPLE_CHUNK) + z.shape[1:]))
+        out = {**collections, "batch_stats": stats}
+        if cfg.g_bn_eval == "standing":
+            self.__dict__["_standing"] = (params, out)
+        return out
+
     @staticmethod
     def generator_weights(cfg: TrialConfig, state):
         """The weights samples come from: the EMA generator when the EMA is on, else the trained one."""
@@ -52,7 +83,8 @@ class Evaluator:
         """n generated samples from the member's fixed latents (its EMA generator when the EMA is on)."""
         z = self.model.sample_z(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), _EVAL_Z), n)
         params = self.generator_weights(cfg, state)
-        out = [np.asarray(self._sample(params, state.g.norm_collections, z[i:i + _SAMPLE_CHUNK]))
+        out = [np.asarray(self._sample(params, self.g_collections(cfg, state, params, z[i:i + _SAMPLE_CHUNK]),
+                                       z[i:i + _SAMPLE_CHUNK]))
                for i in range(0, n, _SAMPLE_CHUNK)]
         return np.concatenate(out)
 

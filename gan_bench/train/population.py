@@ -6,7 +6,7 @@ written to each unfinished member's status.json as `failed` before it is raised,
 `run_trial` is the population of one.
 """
 import os
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import gin
 
@@ -23,8 +23,22 @@ def _parse_member(gin_files, gin_bindings):
     return cfg, gin.config_str()
 
 
-def run_trial(workdir: str, gin_files: Sequence[str] = (), gin_bindings: Sequence[str] = ()) -> dict:
-    """Run (or resume) one trial; see the package docstring. Returns the final status."""
+def run_trial(workdir: str, gin_files: Sequence[str] = (), gin_bindings: Sequence[str] = (),
+              continue_to: Optional[int] = None) -> dict:
+    """Run (or resume) one trial; see the package docstring. Returns the final status.
+
+    `continue_to`: train to that many steps (`trial.train_steps = continue_to` after the bindings), a trial
+    already done at fewer steps included: it resumes from its last checkpoint, and as batches and noise are
+    functions of (seed, step), ends with the state an uninterrupted run of `continue_to` steps would have.
+    """
+    if continue_to is not None:
+        status = read_status(workdir)
+        if status and status["state"] == "done" and status["step"] >= continue_to:
+            raise ValueError(f"--continue_to {continue_to}: trial {workdir} is done at step {status['step']}; "
+                             f"expected a larger number of steps")
+        gin_bindings = list(gin_bindings) + [f"trial.train_steps = {int(continue_to)}"]
+        if status and status["state"] == "done":
+            clear_status(workdir)  # done at fewer steps: resumed from its last checkpoint like an interrupted run
     return run_population([workdir], [gin_files], [gin_bindings], stacked=False)[0]
 
 
