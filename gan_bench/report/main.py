@@ -4,8 +4,9 @@ Every metric found in the trials' metrics.jsonl is reported, in the groups of `m
 the metrics that qualify it); `metric` only chooses which metric of its group ranks the rows. index.md opens
 with one sentence stating what the numbers support (`finding.finding_sentence`), shows the samples figure of a
 2-D mixture study (`samples.plot_samples_2d`, the first figure), then lists every table and figure with its
-caption, and every figure that was not drawn with the reason. Every file is written to a
-temporary name in `out/` and renamed into place, so an interrupted report leaves whole files only.
+caption, and every figure that was not drawn with the reason. Trials whose presets name a published source
+also get that table's own layout beside the published values (`paper_tables`, `paper_<source>.md`). Every
+file is written to a temporary name in `out/` and renamed into place, so an interrupted report leaves whole files only.
 
 Inception-based scores (FID, IS, KID, PRD, PRDC) are tabled under one protocol per column and dataset
 (`protocols`): trials measured under several are refused, before anything is written, with the differing
@@ -19,7 +20,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 import pandas as pd
 
 from gan_bench.atomic import atomic_write_text
-from gan_bench.report import figures, protocols, samples, tables
+from gan_bench.report import figures, paper_tables, protocols, samples, tables
 from gan_bench.report.finding import finding_sentence
 from gan_bench.report.load import load_results
 from gan_bench.report.metric_groups import TRAINING_LOG_KEYS, MetricGroup, groups_for
@@ -131,6 +132,8 @@ def report_main(dirs: Sequence[str], out: str, metric: Union[None, str, Sequence
                        f"({which} evaluation)")
             index.table(out, named.name, table, f"{caption}; {table.protocol}" if table.protocol else caption)
     index.table(out, "failures", tables.failure_table(df), "Trials per dataset, model and state")
+    for stem, table, caption in paper_tables.paper_tables(df, which):  # presets that name a published table
+        index.table(out, stem, table, caption)
     for group, table, _, _ in metric_tables:
         if group.name == "modes_2d":
             index.lead_figure = SAMPLES_FIGURE
