@@ -9,6 +9,10 @@ A family module defines its G and D as subclasses of `Generator` and `Discrimina
         return (args.generator(DCGANGenerator, width=g_width, kernel_init=init),
                 args.discriminator(DCGANDiscriminator, width=d_width, kernel_init=init))
 
+G and D take labels (`G(z, train, y=None)`, `D(x, train, y=None)`) under the conditioning `build` was given:
+G's `inputs` and `normalize`, D's `inputs` and `logits` apply it, so a family threads y through those four
+calls only (`conditioning.py` holds the pieces).
+
 The decorator makes the factory `@gin.configurable` under the family's name (`dcgan.g_width = 32`), registers
 it in `ARCHITECTURES`, and checks the data shape the family needs before the factory runs.
 """
@@ -19,6 +23,9 @@ import gin
 import jax.numpy as jnp
 from flax import linen as nn
 
+from gan_bench.nets.conditioning import (D_CONDITIONINGS, D_LABEL_CONDITIONINGS, G_CONDITIONINGS,
+                                         G_LABEL_CONDITIONINGS, ClassEmbedding, Condition, check_labels,
+                                         concat_one_hot, conditional_normalization)
 from gan_bench.nets.conv_impl import ConvImpl
 from gan_bench.nets.layers import (D_NORMS, G_NORMS, Conv, ConvTranspose, Dense, Normalization,
                                    split_d_norm)
@@ -62,17 +69,68 @@ class Net(nn.Module):
 
 
 class Generator(Net):
-    """z [B, z_dim] -> [B, *data_shape] (`__call__(z, train)`)."""
+    """z [B, z_dim] -> [B, *data_shape] (`__call__(z, train, y=None)`).
+
+    `conditioning` (one of `G_CONDITIONINGS`) over `num_classes` classes: a family's `__call__` starts with
+    `z_in, cond = self.inputs(z, y)` and normalizes with `self.normalize(x, train, name, cond)`.
+    """
 
     data_shape: Tuple[int, ...]
+    num_classes: int
+    conditioning: str
+
+    def inputs(self, z, y):
+        """(the input of G's first layer, the `Condition` its normalizations read): z, with one-hot(y)
+        appended under 'concat'. ValueError when G reads labels and y is None; y is ignored when G does not."""
+        y = check_labels("G", self.conditioning, self.conditioning in G_LABEL_CONDITIONINGS, y, z.shape[0])
+        z_in = concat_one_hot(z, y, self.num_classes) if self.conditioning == "concat" else z
+        return z_in, Condition(z=z, y=y)
+
+    def normalize(self, x, train: bool, name: str, cond: Condition):
+        """Normalization `name` under G's conditioning (`conditioning.conditional_normalization`)."""
+        return conditional_normalization(self, x, train, name, cond)
 
 
 class Discriminator(Net):
-    """x [B, ...] -> logits [B] float32 (`__call__(x, train)`)."""
+    """x [B, ...] -> logits [B] float32 (`__call__(x, train, y=None)`).
 
-    def logits(self, h, train: bool, name: str):
-        """The head every family ends with: a linear map of the flattened features to one logit per example."""
-        return self.dense(1, name)(h.reshape(h.shape[0], -1), train)[:, 0].astype(jnp.float32)
+    A family's `__call__` starts with `x = self.inputs(x, y)` and ends with `self.logits(phi, train, name, y)`,
+    the one head of every family: the logit, the projection term and the auxiliary heads.
+    """
+
+    num_classes: int
+    conditioning: str
+    rotation_head: bool
+
+    def inputs(self, x, y):
+        """x, with one-hot(y) appended to its last axis under 'concat'. ValueError when D is conditional and y
+        is None; y is ignored by an unconditional D."""
+        y = self.labels(x, y)
+        return concat_one_hot(x, y, self.num_classes) if self.conditioning == "concat" else x
+
+    def labels(self, x, y):
+        return check_labels("D", self.conditioning, self.conditioning in D_LABEL_CONDITIONINGS, y, x.shape[0])
+
+    def logits(self, h, train: bool, name: str, y=None):
+        """A linear map of the flattened features phi = h to one logit per example; under 'projection' plus
+        <embed(y), phi> (`embed_y`, normalized as D's kernels). Under 'ac' the linear class head `class_head`
+        and with `rotation_head` the 4-way head `rotation_head`, both of phi, are sown into "heads"."""
+        phi = h.reshape(h.shape[0], -1)
+        out = self.dense(1, name)(phi, train)[:, 0]
+        y = self.labels(phi, y)
+        if self.conditioning == "projection":
+            embed = ClassEmbedding(self.num_classes, phi.shape[-1], self.weight_norm, self.kernel_init,
+                                   name="embed_y")(y, train)
+            out = out + jnp.sum(embed * phi, axis=-1)
+        heads = []
+        if self.conditioning == "ac":
+            heads.append(("class_logits", self.dense(self.num_classes, "class_head")(phi, train)))
+        if self.rotation_head:
+            heads.append(("rotation_logits", self.dense(4, "rotation_head")(phi, train)))
+        if not self.is_initializing():  # init's variables hold no "heads" collection
+            for key, value in heads:
+                self.sow("heads", key, value.astype(jnp.float32))
+        return out.astype(jnp.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,16 +142,25 @@ class BuildArgs:
     g_norm: str
     bn_groups: int
     conv: ConvImpl
+    z_dim: int = 0
+    num_classes: int = 0
+    g_conditioning: str = "none"
+    d_conditioning: str = "none"
+    rotation_head: bool = False
 
     def generator(self, cls, **fields) -> Generator:
-        """`cls(**fields)` with the shared fields filled in: G normalizes activations by g_norm, kernels never."""
-        return cls(data_shape=self.data_shape, norm=self.g_norm, weight_norm="none", bn_groups=self.bn_groups,
-                   conv=self.conv, **fields)
+        """`cls(**fields)` with the shared fields filled in: G normalizes activations by g_norm and its kernels
+        not at all, unless `fields` says otherwise (BigGAN's spectral norm in G: `weight_norm="spectral"`)."""
+        shared = dict(data_shape=self.data_shape, norm=self.g_norm, weight_norm="none", bn_groups=self.bn_groups,
+                      conv=self.conv, num_classes=self.num_classes, conditioning=self.g_conditioning)
+        return cls(**{**shared, **fields})
 
     def discriminator(self, cls, **fields) -> Discriminator:
         """`cls(**fields)` with the shared fields filled in: d_norm is an activation or a kernel normalization."""
         norm, weight_norm = split_d_norm(self.d_norm)
-        return cls(norm=norm, weight_norm=weight_norm, bn_groups=self.bn_groups, conv=self.conv, **fields)
+        return cls(norm=norm, weight_norm=weight_norm, bn_groups=self.bn_groups, conv=self.conv,
+                   num_classes=self.num_classes, conditioning=self.d_conditioning,
+                   rotation_head=self.rotation_head, **fields)
 
 
 def check_positive(family: str, **values) -> None:
@@ -134,12 +201,33 @@ def architecture(name: str, *, images: bool = False, multiple_of: int = 1,
     return decorator
 
 
+def _check_conditioning(num_classes, g_conditioning, d_conditioning, rotation_head, g_norm) -> None:
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+        raise ValueError(f"num_classes = {num_classes!r}; expected an integer >= 0 (0: unconditional)")
+    if g_conditioning not in G_CONDITIONINGS:
+        raise ValueError(f"g_conditioning = {g_conditioning!r}; expected one of {', '.join(G_CONDITIONINGS)}")
+    if d_conditioning not in D_CONDITIONINGS:
+        raise ValueError(f"d_conditioning = {d_conditioning!r}; expected one of {', '.join(D_CONDITIONINGS)}")
+    for key, value in (("g_conditioning", g_conditioning), ("d_conditioning", d_conditioning)):
+        if value not in ("none", "self_mod") and num_classes < 2:
+            raise ValueError(f"{key} = {value!r} needs num_classes >= 2 (a labelled dataset); got num_classes = "
+                             f"{num_classes}")
+    if g_conditioning in ("cbn", "self_mod") and g_norm != "batch":
+        raise ValueError(f"g_conditioning = {g_conditioning!r} modulates G's batch norm; it needs g_norm = "
+                         f"'batch', got {g_norm!r}")
+    if not isinstance(rotation_head, bool):
+        raise ValueError(f"rotation_head = {rotation_head!r}; expected True or False")
+
+
 def build(name: str, *, data_shape, z_dim: int, d_norm: str, g_norm: str, conv: ConvImpl,
-          bn_groups: int = 1) -> Tuple[Generator, Discriminator]:
+          bn_groups: int = 1, num_classes: int = 0, g_conditioning: str = "none", d_conditioning: str = "none",
+          rotation_head: bool = False) -> Tuple[Generator, Discriminator]:
     """The (G, D) flax modules of family `name`; ValueError for any bad argument, before compute.
 
     `conv`: the convolution implementation every layer uses (`conv_impl.conv_impl(name, population)`).
-    z_dim is checked here; G infers it from its input.
+    z_dim is checked here; G infers it from its input. `num_classes` (0: unconditional), `g_conditioning`
+    (`G_CONDITIONINGS`), `d_conditioning` (`D_CONDITIONINGS`) and `rotation_head` (a 4-way head of D sown into
+    "heads") are described in `conditioning`.
     """
     make = ARCHITECTURES.get(name)
     if d_norm not in D_NORMS:
@@ -156,4 +244,7 @@ def build(name: str, *, data_shape, z_dim: int, d_norm: str, g_norm: str, conv: 
     if not isinstance(conv, ConvImpl):
         raise ValueError(f"conv = {conv!r}; expected a convolution implementation (nets.conv_impl('xla' | "
                          f"'cpu_tuned'))")
-    return make(BuildArgs(data_shape, d_norm, g_norm, bn_groups, conv))
+    _check_conditioning(num_classes, g_conditioning, d_conditioning, rotation_head, g_norm)
+    return make(BuildArgs(data_shape, d_norm, g_norm, bn_groups, conv, z_dim=z_dim, num_classes=num_classes,
+                          g_conditioning=g_conditioning, d_conditioning=d_conditioning,
+                          rotation_head=rotation_head))

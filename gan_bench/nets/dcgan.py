@@ -16,15 +16,16 @@ class DCGANGenerator(Generator):
     """z [B, z_dim] -> images [B, H, W, C] in [-1, 1]."""
 
     @nn.compact
-    def __call__(self, z, train: bool):
+    def __call__(self, z, train: bool, y=None):
         h, w, c = self.data_shape
         hs, ws = same_size_chain(h, 4), same_size_chain(w, 4)
-        x = self.dense(8 * self.width * hs[4] * ws[4], "g_fc1")(z)
+        z_in, cond = self.inputs(z, y)
+        x = self.dense(8 * self.width * hs[4] * ws[4], "g_fc1")(z_in)
         x = x.reshape(z.shape[0], hs[4], ws[4], 8 * self.width)
-        x = nn.relu(self.normalization("g_bn1")(x, train))
+        x = nn.relu(self.normalize(x, train, "g_bn1", cond))
         for i, mult in enumerate((4, 2, 1)):
             x = self.conv_transpose(mult * self.width, 5, 2, (hs[3 - i], ws[3 - i]), f"g_dc{i + 1}")(x)
-            x = nn.relu(self.normalization(f"g_bn{i + 2}")(x, train))
+            x = nn.relu(self.normalize(x, train, f"g_bn{i + 2}", cond))
         return jnp.tanh(self.conv_transpose(c, 5, 2, (h, w), "g_dc4")(x))
 
 
@@ -32,12 +33,12 @@ class DCGANDiscriminator(Discriminator):
     """images [B, H, W, C'] -> logits [B]."""
 
     @nn.compact
-    def __call__(self, x, train: bool):
-        x = lrelu(self.conv2d(self.width, 5, 2, "d_conv1")(x, train))
+    def __call__(self, x, train: bool, y=None):
+        x = lrelu(self.conv2d(self.width, 5, 2, "d_conv1")(self.inputs(x, y), train))
         for i, mult in enumerate((2, 4, 8)):
             x = self.conv2d(mult * self.width, 5, 2, f"d_conv{i + 2}")(x, train)
             x = lrelu(self.normalization(f"d_bn{i + 1}")(x, train))
-        return self.logits(x, train, "d_fc4")
+        return self.logits(x, train, "d_fc4", y)
 
 
 @architecture("dcgan", images=True)

@@ -18,14 +18,15 @@ class InfoGANGenerator(Generator):
     fc_width: int
 
     @nn.compact
-    def __call__(self, z, train: bool):
+    def __call__(self, z, train: bool, y=None):
         h, w, c = self.data_shape
-        x = lrelu(self.normalization("g_bn1")(self.dense(self.fc_width, "g_fc1")(z), train))
+        z_in, cond = self.inputs(z, y)
+        x = lrelu(self.normalize(self.dense(self.fc_width, "g_fc1")(z_in), train, "g_bn1", cond))
         x = self.dense(2 * self.width * (h // 4) * (w // 4), "g_fc2")(x)
-        x = lrelu(self.normalization("g_bn2")(x, train))
+        x = lrelu(self.normalize(x, train, "g_bn2", cond))
         x = x.reshape(z.shape[0], h // 4, w // 4, 2 * self.width)
         x = self.conv_transpose(self.width, 4, 2, (h // 2, w // 2), "g_dc3")(x)
-        x = lrelu(self.normalization("g_bn3")(x, train))
+        x = lrelu(self.normalize(x, train, "g_bn3", cond))
         return jnp.tanh(self.conv_transpose(c, 4, 2, (h, w), "g_dc4")(x))
 
 
@@ -35,13 +36,13 @@ class InfoGANDiscriminator(Discriminator):
     fc_width: int
 
     @nn.compact
-    def __call__(self, x, train: bool):
-        x = lrelu(self.conv2d(self.width, 4, 2, "d_conv1")(x, train))
+    def __call__(self, x, train: bool, y=None):
+        x = lrelu(self.conv2d(self.width, 4, 2, "d_conv1")(self.inputs(x, y), train))
         x = self.conv2d(2 * self.width, 4, 2, "d_conv2")(x, train)
         x = lrelu(self.normalization("d_bn2")(x, train))
         x = self.dense(self.fc_width, "d_fc3")(x.reshape(x.shape[0], -1), train)
         x = lrelu(self.normalization("d_bn3")(x, train))
-        return self.logits(x, train, "d_fc4")
+        return self.logits(x, train, "d_fc4", y)
 
 
 @architecture("infogan", images=True, multiple_of=4)

@@ -86,6 +86,7 @@ class Dense(nn.Module):
     weight_norm: str = "none"
     kernel_init: Callable = nn.initializers.normal(0.02)
     use_bias: bool = True  # False: no bias parameter (a layer followed by batch norm needs none)
+    bias_init: Callable = nn.initializers.zeros  # ones: a gain that starts at 1 (self-modulation's gamma)
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -93,7 +94,7 @@ class Dense(nn.Module):
         kernel = normalize_kernel(self, kernel, self.weight_norm, train)
         if not self.use_bias:
             return x @ kernel
-        return x @ kernel + self.param("bias", nn.initializers.zeros, (self.features,))
+        return x @ kernel + self.param("bias", self.bias_init, (self.features,))
 
 
 class LinearMaxout(nn.Module):
@@ -185,6 +186,7 @@ class BatchNorm(nn.Module):
     groups: int = 1
     decay: float = 0.999
     epsilon: float = 1e-3
+    affine: bool = True  # False: no scale and offset (conditional batch norms bring their own)
 
     @nn.compact
     def __call__(self, x: Array, train: bool) -> Array:
@@ -210,6 +212,8 @@ class BatchNorm(nn.Module):
                 self.sow("batch_moments", "var", batch_var)
         else:
             y = (x - ra_mean.value) * jax.lax.rsqrt(ra_var.value + self.epsilon)
+        if not self.affine:
+            return y
         scale = self.param("scale", nn.initializers.ones, (c,))
         return y * scale + self.param("bias", nn.initializers.zeros, (c,))
 

@@ -47,12 +47,12 @@ class MLPGenerator(Generator):
     hidden_bias: bool = True
 
     @nn.compact
-    def __call__(self, z, train: bool):
-        h = z
+    def __call__(self, z, train: bool, y=None):
+        h, cond = self.inputs(z, y)
         for i in range(self.depth):
             h = Dense(self.width, self.weight_norm, self.kernel_init, use_bias=self.hidden_bias,
                       name=f"fc{i + 1}")(h)
-            h = self.normalization(f"norm{i + 1}")(h, train)
+            h = self.normalize(h, train, f"norm{i + 1}", cond)
             h = ACTIVATIONS[self.activation](h)
         x = self.dense(math.prod(self.data_shape), "out")(h)
         if len(self.data_shape) > 1:
@@ -72,8 +72,8 @@ class MLPDiscriminator(Discriminator):
     pieces: int = 1
 
     @nn.compact
-    def __call__(self, x, train: bool):
-        h = x.reshape(x.shape[0], -1)
+    def __call__(self, x, train: bool, y=None):
+        h = self.inputs(x.reshape(x.shape[0], -1), y)
         for i in range(self.depth):
             if self.layer == "maxout":
                 h = LinearMaxout(self.width, self.pieces, self.weight_norm, self.kernel_init,
@@ -83,7 +83,7 @@ class MLPDiscriminator(Discriminator):
                 h = self.dense(self.width, f"fc{i + 1}")(h, train)
                 h = self.normalization(f"norm{i + 1}")(h, train)
                 h = ACTIVATIONS[self.activation](h)
-        return self.logits(h, train, "out")
+        return self.logits(h, train, "out", y)
 
 
 def _check_activation(key: str, value) -> None:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from gan_bench.nets.base import BuildArgs, Discriminator, Generator, Net, architecture, check_positive
+from gan_bench.nets.conditioning import conditional_normalization
 from gan_bench.nets.layers import weight_init
 
 
@@ -30,9 +31,12 @@ def avg_pool(x):
 
 
 class ResNetBlock(Net):
-    """x [B, H, W, C] -> [B, H', W', width]; scale 'up' (G, H' = 2H), 'down' (D, H' = H/2) or 'none'."""
+    """x [B, H, W, C] -> [B, H', W', width]; scale 'up' (G, H' = 2H), 'down' (D, H' = H/2) or 'none'.
+    G's blocks normalize under G's `conditioning` (from `cond`), D's unconditionally."""
 
     scale: str
+    conditioning: str = "none"
+    num_classes: int = 0
 
     def _conv(self, x, scale, name, train):
         # "up": the conv of unpool(x), computed without the unpooled map's zeros.
@@ -40,12 +44,12 @@ class ResNetBlock(Net):
         return avg_pool(x) if scale == "down" else x
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, cond=None):
         is_gen = self.scale == "up"
         shortcut = self._conv(x, self.scale, "conv_shortcut", train)
-        x = nn.relu(self.normalization("norm1")(x, train))
+        x = nn.relu(conditional_normalization(self, x, train, "norm1", cond))
         x = self._conv(x, self.scale if is_gen else "none", "conv1", train)
-        x = nn.relu(self.normalization("norm2")(x, train))
+        x = nn.relu(conditional_normalization(self, x, train, "norm2", cond))
         x = self._conv(x, "none" if is_gen else self.scale, "conv2", train)
         return x + shortcut
 
@@ -54,12 +58,14 @@ class ResNetGenerator(Generator):
     """z [B, z_dim] -> images [B, 32, 32, C] in [-1, 1]."""
 
     @nn.compact
-    def __call__(self, z, train: bool):
-        x = self.dense(4 * 4 * self.width, "fc_noise")(z)
+    def __call__(self, z, train: bool, y=None):
+        z_in, cond = self.inputs(z, y)
+        x = self.dense(4 * 4 * self.width, "fc_noise")(z_in)
         x = x.reshape(z.shape[0], 4, 4, self.width)
         for i in range(3):
-            x = self.part(ResNetBlock, f"B{i + 1}", scale="up")(x, train)
-        x = nn.relu(self.normalization("final_norm")(x, train))
+            x = self.part(ResNetBlock, f"B{i + 1}", scale="up", conditioning=self.conditioning,
+                          num_classes=self.num_classes)(x, train, cond)
+        x = nn.relu(self.normalize(x, train, "final_norm", cond))
         return jnp.tanh(self.conv2d(self.data_shape[-1], 3, 1, "final_conv")(x))
 
 
@@ -67,10 +73,11 @@ class ResNetDiscriminator(Discriminator):
     """images [B, 32, 32, C'] -> logits [B]."""
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, y=None):
+        x = self.inputs(x, y)
         for i, scale in enumerate(("down", "down", "none", "none")):
             x = self.part(ResNetBlock, f"B{i + 1}", scale=scale)(x, train)
-        return self.logits(jnp.mean(nn.relu(x), axis=(1, 2)), train, "disc_final_fc")
+        return self.logits(jnp.mean(nn.relu(x), axis=(1, 2)), train, "disc_final_fc", y)
 
 
 @architecture("resnet_cifar", images=True, image_size=(32, 32))

@@ -21,15 +21,16 @@ class SNDCGANGenerator(Generator):
     """z [B, z_dim] -> images [B, H, W, C] in [-1, 1]."""
 
     @nn.compact
-    def __call__(self, z, train: bool):
+    def __call__(self, z, train: bool, y=None):
         h, w, c = self.data_shape
         hs, ws = same_size_chain(h, 3), same_size_chain(w, 3)
-        x = self.dense(hs[3] * ws[3] * 8 * self.width, "g_fc1")(z)
-        x = nn.relu(self.normalization("g_bn1")(x, train))
+        z_in, cond = self.inputs(z, y)
+        x = self.dense(hs[3] * ws[3] * 8 * self.width, "g_fc1")(z_in)
+        x = nn.relu(self.normalize(x, train, "g_bn1", cond))
         x = x.reshape(z.shape[0], hs[3], ws[3], 8 * self.width)
         for i, mult in enumerate((4, 2, 1)):
             x = self.conv_transpose(mult * self.width, 4, 2, (hs[2 - i], ws[2 - i]), f"g_dc{i + 2}")(x)
-            x = nn.relu(self.normalization(f"g_bn{i + 2}")(x, train))
+            x = nn.relu(self.normalize(x, train, f"g_bn{i + 2}", cond))
         return jnp.tanh(self.conv_transpose(c, 3, 1, (h, w), "g_dc5")(x))
 
 
@@ -37,13 +38,14 @@ class SNDCGANDiscriminator(Discriminator):
     """images [B, H, W, C'] -> logits [B]."""
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, y=None):
+        x = self.inputs(x, y)
         for i, (mult, k, s) in enumerate(D_LAYERS):
             x = self.conv2d(mult * self.width, k, s, f"d_conv{i + 1}")(x, train)
             if i > 0:
                 x = self.normalization(f"d_bn{i + 1}")(x, train)
             x = lrelu(x, 0.1)
-        return self.logits(x, train, "d_fc1")
+        return self.logits(x, train, "d_fc1", y)
 
 
 @architecture("sndcgan", images=True)
