@@ -134,3 +134,21 @@ def test_g_bn_eval_modes_against_numpy(tmp_path):
 def test_g_bn_eval_is_checked():
     assert any("trial.g_bn_eval = 'moving' is not one of running, batch, standing" in p
                for p in config_problems(TrialConfig(g_bn_eval="moving")))
+
+
+def test_pacgan_sweeps_keep_d_batch_and_evaluate_with_running_averages():
+    """Table 1: 2 datasets x packs 1-4 x 10 seeds; Table 2: packs 1-4 x 10 seeds; every trial with D's batch of
+    the paper (100 / 64 packed inputs, so pack * that many samples a step) and G's running averages."""
+    import collections  # pylint: disable=import-outside-toplevel
+    from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
+    from gan_bench.sweep.spec import expand_sweep  # pylint: disable=import-outside-toplevel
+    for sweep, datasets, d_batch in (("pacgan_table1.gin", {"ring8", "grid25"}, 100),
+                                     ("pacgan_table2.gin", {"stacked_mnist"}, 64)):
+        trials = expand_sweep(os.path.join("sweeps", sweep))
+        arms = collections.Counter((t.bindings.get("trial.dataset"), t.bindings["trial.pack"]) for t in trials)
+        assert set(arms.values()) == {10} and {pack for _, pack in arms} == {1, 2, 3, 4}
+        assert len(trials) == 40 * len(datasets)
+        for t in trials[::10]:
+            cfg = parse_config(t.gin_files, t.gin_bindings)
+            assert cfg.dataset in datasets and cfg.batch_size == d_batch and cfg.pack_keeps_d_batch
+            assert samples_per_step(cfg) == d_batch * cfg.pack and cfg.g_bn_eval == "running"
