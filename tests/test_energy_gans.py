@@ -97,6 +97,7 @@ def test_pulling_away_term_is_the_mean_squared_cosine_of_distinct_pairs():
 
 @pytest.mark.parametrize("family,shape,d_norm,g_norm,widths", [
     ("began_autoencoder", (16, 16, 3), "none", "none", {"width": 4, "code_dim": 8}),
+    ("began_autoencoder", (32, 32, 3), "batch", "batch", {"width": 4, "code_dim": 8}),
     ("ebgan_autoencoder", (28, 28, 1), "batch", "batch", {"g_width": 4, "fc_width": 8, "d_width": 4, "code_dim": 5}),
     ("dcgan_autoencoder", (32, 32, 3), "spectral", "batch", {"g_width": 4, "d_width": 4, "code_dim": 6}),
     ("resnet_cifar_autoencoder", (32, 32, 3), "batch", "batch", {"g_width": 4, "d_width": 4, "code_dim": 6}),
@@ -143,9 +144,18 @@ def _model(loss, terms, shape=(16, 16, 3), cfg=None):
                          g_tx=g_tx, d_tx=d_tx, init_batch=4, regularizers=terms)
 
 
-def test_a_model_with_an_energy_loss_but_without_its_term_is_refused():
+def test_a_model_with_an_energy_loss_but_without_its_term_or_an_autoencoder_is_refused():
     with pytest.raises(ValueError, match="'began' loss needs its term BEGANEquilibrium"):
         _model("began", ())
+    cfg = TrialConfig()
+    generator, discriminator = nets.build("dcgan", data_shape=(16, 16, 3), z_dim=3, d_norm="none", g_norm="batch",
+                                          conv=nets.conv_impl("xla"))
+    g_tx, d_tx = make_optimizers(cfg)
+    with pytest.raises(ValueError, match="trial.loss = 'ebgan' reads D's outputs as reconstruction energies.*"
+                                         "got DCGANDiscriminator"):
+        GANModel(generator=generator, discriminator=discriminator, loss_fn=LOSSES.get("ebgan"), penalty_fn=None,
+                 d_projection=None, z_dim=3, z_dist="uniform", n_disc=1, pack=1, data_shape=(16, 16, 3),
+                 g_tx=g_tx, d_tx=d_tx, regularizers=(energy.EBGANTerms(),))
 
 
 def test_the_parsed_configuration_adds_the_term_and_checks_its_keys():

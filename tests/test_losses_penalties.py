@@ -38,6 +38,9 @@ EXPECTED = {
     "relativistic_average": (
         mean([sp(-(r - mean(FAKE))) for r in REAL]) + mean([sp(f - mean(REAL)) for f in FAKE]),
         mean([sp(r - mean(FAKE)) for r in REAL]) + mean([sp(-(f - mean(REAL))) for f in FAKE])),
+    # The energy losses' own parts, E[D(x)] and E[D(G(z))] (their k_t / margin terms: tests/test_energy_gans.py).
+    "began": (mean(REAL), mean(FAKE)),
+    "ebgan": (mean(REAL), mean(FAKE)),
 }
 
 

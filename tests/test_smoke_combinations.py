@@ -17,7 +17,11 @@ from gan_bench.nets import ARCHITECTURES, D_NORMS
 from gan_bench.train import run_trial
 
 ARCHS = sorted(ARCHITECTURES.names())
-LOSS_NAMES, PENALTY_NAMES = sorted(LOSSES.names()), sorted(PENALTIES.names())
+# The energy losses need an autoencoder D (gan/energy.py): they rotate through the *_autoencoder families, which
+# also meet the other losses.
+ENERGY_LOSSES = ("began", "ebgan")
+LOSS_NAMES = sorted(n for n in LOSSES.names() if n not in ENERGY_LOSSES)
+PENALTY_NAMES = sorted(PENALTIES.names())
 
 # Tiny widths keep compile and step cheap; the layer structure is the real one.
 TINY = {
@@ -26,6 +30,13 @@ TINY = {
     "dcgan": ["dcgan.g_width = 4", "dcgan.d_width = 4"],
     "sndcgan": ["sndcgan.g_width = 4", "sndcgan.d_width = 4"],
     "resnet_cifar": ["resnet_cifar.g_width = 8", "resnet_cifar.d_width = 8"],
+    "began_autoencoder": ["began_autoencoder.width = 4", "began_autoencoder.code_dim = 4"],
+    "ebgan_autoencoder": ["ebgan_autoencoder.g_width = 4", "ebgan_autoencoder.d_width = 4",
+                          "ebgan_autoencoder.fc_width = 8", "ebgan_autoencoder.code_dim = 4"],
+    "dcgan_autoencoder": ["dcgan_autoencoder.g_width = 4", "dcgan_autoencoder.d_width = 4",
+                          "dcgan_autoencoder.code_dim = 4"],
+    "resnet_cifar_autoencoder": ["resnet_cifar_autoencoder.g_width = 8", "resnet_cifar_autoencoder.d_width = 8",
+                                 "resnet_cifar_autoencoder.code_dim = 4"],
 }
 
 
@@ -62,6 +73,8 @@ def _rotating_cases():
     cases = []
     for i, (arch, d_norm) in enumerate(itertools.product(ARCHS, D_NORMS)):
         loss = LOSS_NAMES[i % len(LOSS_NAMES)]
+        if arch.endswith("_autoencoder") and i % 2:
+            loss = ENERGY_LOSSES[i // 2 % len(ENERGY_LOSSES)]
         penalty = PENALTY_NAMES[(i + i // len(LOSS_NAMES)) % len(PENALTY_NAMES)]
         cases.append((arch, loss, penalty, d_norm, "batch" if i % 2 else "none"))
     return cases

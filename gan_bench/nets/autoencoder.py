@@ -12,8 +12,10 @@ Families (each factory's `energy` and `code_dim` are gin keys):
   (none after the last scale), then a 3x3 conv to C with no output activation. Encoder: a 3x3 conv to n, then per
   scale i two 3x3 convs to (i + 1) n with ELU and a stride-2 3x3 conv sub-sampling (none after the last scale),
   then FC to h. Square images of 8 x 2^k; h = `code_dim` (N_h = N_z = 64 in the paper), n = `width` (128 as the
-  implementation's default). No batch norm (the paper's nets have none): d_norm batch/layer and g_norm batch are
-  refused. The paper's ELU is used where carpedm20's slim layers add their default ReLU.
+  implementation's default). The paper's nets have no batch norm (trial.d_norm / g_norm 'none', as its preset);
+  for a study's normalization axis, d_norm batch/layer normalizes after every conv of D but the encoder's first
+  and the output conv, g_norm after every conv of G's blocks (before the ELU). The paper's ELU is used where carpedm20's
+  slim layers add their default ReLU.
 - `ebgan_autoencoder`: the EBGAN MNIST nets of hwalsuklee/tensorflow-generative-model-collections (EBGAN.py):
   D = conv 4x4 stride 2 to 64, ReLU -> FC to 32 (the embedding) -> FC to 64 (H/2)(W/2), norm, ReLU ->
   transposed conv 4x4 stride 2 to C; G = the InfoGAN-style G of Lucic et al. (`infogan`, whose leaky ReLUs
@@ -58,6 +60,7 @@ class AutoencoderDiscriminator(Discriminator):
 
     code_dim: int
     energy: str
+    outputs_energy = True  # the energy losses (gan/energy.py) read D's outputs as energies
 
     def encode(self, x, train: bool):
         raise NotImplementedError
@@ -95,17 +98,23 @@ def _upsample(x):
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
-def began_decode(net: Net, code, shape, prefix: str):
+def _began_conv(net: Net, x, features: int, strides: int, name: str, train: bool):
+    """A 3x3 conv of BEGAN's nets, the net's activation normalization (none in the paper's nets), ELU."""
+    x = net.conv2d(features, 3, strides, name)(x, train)
+    return nn.elu(net.normalization(f"{name}_norm")(x, train))
+
+
+def began_decode(net: Net, code, shape, prefix: str, train: bool):
     """BEGAN's decoder (and generator) from `code` to [B, *shape], layers named `<prefix>_*`."""
     h, w, c = shape
     scales = _began_scales(h)
-    x = net.dense(8 * 8 * net.width, f"{prefix}_fc")(code).reshape(code.shape[0], 8, 8, net.width)
+    x = net.dense(8 * 8 * net.width, f"{prefix}_fc")(code, train).reshape(code.shape[0], 8, 8, net.width)
     for i in range(scales):
-        x = nn.elu(net.conv2d(net.width, 3, 1, f"{prefix}_conv{i}a")(x))
-        x = nn.elu(net.conv2d(net.width, 3, 1, f"{prefix}_conv{i}b")(x))
+        x = _began_conv(net, x, net.width, 1, f"{prefix}_conv{i}a", train)
+        x = _began_conv(net, x, net.width, 1, f"{prefix}_conv{i}b", train)
         if i < scales - 1:
             x = _upsample(x)
-    return net.conv2d(c, 3, 1, f"{prefix}_out")(x)
+    return net.conv2d(c, 3, 1, f"{prefix}_out")(x, train)
 
 
 class BEGANGenerator(Generator):
@@ -113,8 +122,8 @@ class BEGANGenerator(Generator):
 
     @nn.compact
     def __call__(self, z, train: bool, y=None):
-        del train, y
-        return began_decode(self, z, self.data_shape, "g")
+        del y
+        return began_decode(self, z, self.data_shape, "g", train)
 
 
 class BEGANDiscriminator(AutoencoderDiscriminator):
@@ -123,14 +132,14 @@ class BEGANDiscriminator(AutoencoderDiscriminator):
         x = nn.elu(self.conv2d(self.width, 3, 1, "enc_conv_in")(x, train))
         for i in range(scales):
             channels = (i + 1) * self.width
-            x = nn.elu(self.conv2d(channels, 3, 1, f"enc_conv{i}a")(x, train))
-            x = nn.elu(self.conv2d(channels, 3, 1, f"enc_conv{i}b")(x, train))
+            x = _began_conv(self, x, channels, 1, f"enc_conv{i}a", train)
+            x = _began_conv(self, x, channels, 1, f"enc_conv{i}b", train)
             if i < scales - 1:
-                x = nn.elu(self.conv2d(channels, 3, 2, f"enc_down{i}")(x, train))
+                x = _began_conv(self, x, channels, 2, f"enc_down{i}", train)
         return x
 
     def decode(self, code, shape, train: bool):
-        return began_decode(self, code, shape, "dec")
+        return began_decode(self, code, shape, "dec", train)
 
 
 # --- EBGAN (MNIST) --------------------------------------------------------------------------------------------
@@ -192,10 +201,6 @@ def began_autoencoder(args: BuildArgs, width=128, code_dim=64, energy="l1"):
     if h != w or (h // 8) & (h // 8 - 1):
         raise ValueError(f"architecture 'began_autoencoder' needs square images of 8 x 2^k pixels; got data_shape "
                          f"{tuple(args.data_shape)}")
-    if args.d_norm in ("batch", "layer") or args.g_norm != "none":
-        raise ValueError(f"architecture 'began_autoencoder' has no activation normalization (BEGAN's nets); got "
-                         f"trial.d_norm = {args.d_norm!r}, trial.g_norm = {args.g_norm!r} (expected d_norm none, "
-                         f"spectral or weight, and g_norm none)")
     init = weight_init()
     return (args.generator(BEGANGenerator, width=width, kernel_init=init),
             args.discriminator(BEGANDiscriminator, width=width, code_dim=code_dim, energy=energy, kernel_init=init))
