@@ -45,6 +45,11 @@ class TrialConfig:
     augment: str = "none"  # none | diffaugment | ada: every image D sees, real and fake (gan/augment.py)
     train_fraction: float = 1.0  # train on a fixed subset of this fraction of the training split
     train_subset_seed: int = 0  # which subset (gan_bench/data/subset.py); independent of trial.seed
+    # Class conditioning (labels from the dataset; the nets' modes in gan_bench/nets).
+    g_conditioning: str = "none"  # none | concat | cbn | self_mod (self_mod: BN from z, no labels)
+    d_conditioning: str = "none"  # none | concat | projection | ac
+    ac_weight: float = 1.0  # AC-GAN: weight of the class head's cross-entropy (d_conditioning = 'ac')
+    self_supervision: str = "none"  # none | rotation: SS-GAN's 4-way rotation head (gan/auxiliary.py)
     # Optimization.
     batch_size: int = 64
     train_steps: int = 1000  # generator updates
@@ -55,6 +60,8 @@ class TrialConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     ema_decay: float = 0.0  # 0 disables the EMA of generator weights
+    ema_start: int = 0  # the EMA copies G's weights until G's update number ema_start (BigGAN's ema_start)
+    truncation: float = 0.0  # > 0: samples and evaluations redraw z values beyond it (BigGAN's truncation trick)
     seed: int = 0
     # Bookkeeping.
     log_every: int = 100
@@ -83,11 +90,18 @@ CHOICES = {
     "z_dist": ("normal", "uniform"),
     "optimizer": ("adam", "rmsprop"),
     "g_bn_eval": ("running", "batch", "standing"),  # nets.bn_eval.BN_EVAL_MODES
+    # The contract's conditioning modes (nets.G_CONDITIONINGS / nets.D_CONDITIONINGS; kept here too so that
+    # checking a configuration imports no JAX).
+    "g_conditioning": ("none", "concat", "cbn", "self_mod"),
+    "d_conditioning": ("none", "concat", "projection", "ac"),
+    "self_supervision": ("none", "rotation"),
 }
+# Conditioning modes that feed class labels to the network (self_mod modulates by z alone).
+LABELLED_G, LABELLED_D = ("concat", "cbn"), ("concat", "projection", "ac")
 
 POSITIVE = ("batch_size", "train_steps", "n_disc", "z_dim", "pack", "keep_ckpts", "eval_num_samples")
 NON_NEGATIVE = ("log_every", "ckpt_every", "eval_every", "sample_every", "penalty_weight", "ema_decay",
-                "train_subset_seed")
+                "train_subset_seed", "ac_weight", "ema_start", "truncation")
 UNIT_INTERVAL = ("beta1", "beta2", "ema_decay")  # [0, 1)
 ENERGY_LOSSES = ("began", "ebgan")  # losses completed by a term with gin keys (gan/energy.py)
 # Fields whose values name a registered piece (the registry is looked up lazily: it imports JAX).
@@ -167,10 +181,35 @@ def config_problems(cfg: TrialConfig) -> List[str]:
     problems = [p for p in (check_field(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(TrialConfig)) if p]
     if not problems and cfg.batch_size % cfg.pack and not cfg.pack_keeps_d_batch:
         problems.append(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
+    if not problems:
+        problems += conditioning_problems(cfg)
     if not problems and (cfg.regularizers or cfg.augment != "none" or cfg.loss in ENERGY_LOSSES):
         from gan_bench.gan import objective  # pylint: disable=import-outside-toplevel
         problems += objective.problems(cfg)  # their gin keys, pairs, top-k and the loss
     return problems
+
+
+def uses_labels(cfg: TrialConfig) -> bool:
+    """Whether the trial feeds class labels to G or D (so its data must have them)."""
+    return cfg.g_conditioning in LABELLED_G or cfg.d_conditioning in LABELLED_D
+
+
+def conditioning_problems(cfg: TrialConfig) -> List[str]:
+    """What cannot work in the conditioning keys (known before the data is read): PacGAN packing with labels
+    or rotations (a packed input has m labels and m orientations), SS-GAN's rotated quarter of the batch,
+    intra-class FID without a class-conditional G."""
+    out = []
+    if cfg.pack > 1 and (uses_labels(cfg) or cfg.self_supervision != "none"):
+        out.append(f"trial.pack = {cfg.pack} cannot be combined with class conditioning or self-supervision "
+                   f"(trial.g_conditioning = {cfg.g_conditioning!r}, trial.d_conditioning = {cfg.d_conditioning!r}, "
+                   f"trial.self_supervision = {cfg.self_supervision!r}); use trial.pack = 1")
+    if cfg.self_supervision == "rotation" and cfg.batch_size < 4:
+        out.append(f"trial.self_supervision = 'rotation' rotates a quarter of each batch, so trial.batch_size must "
+                   f"be >= 4, got {cfg.batch_size}")
+    if "intra_fid" in cfg.metrics and cfg.g_conditioning not in LABELLED_G:
+        out.append(f"trial.metrics includes 'intra_fid', which needs a class-conditional generator; "
+                   f"trial.g_conditioning = {cfg.g_conditioning!r} (expected one of {', '.join(LABELLED_G)})")
+    return out
 
 
 def check_config(cfg: TrialConfig) -> None:

@@ -1,8 +1,11 @@
 """Datasets by name: `load(name, split, data_dir, **options) -> Dataset`, and the pure batch order.
 
 Names (the values of `trial.dataset`): ring8, grid25 (2-D mixtures), polygons (Lucic et al. 2018
-triangles), stacked_mnist, mnist, fashion_mnist, cifar10 (local files or tensorflow-datasets), npz,
+triangles), stacked_mnist, mnist, fashion_mnist, cifar10, cifar100 (local files or tensorflow-datasets), npz,
 image_folder (local files), celeb_a, lsun_bedroom, imagenet_32, imagenet_64 (tensorflow-datasets).
+Labelled (`Dataset.num_classes`, `labels(idx)`): the mixtures (their mode), stacked_mnist (1000), mnist,
+fashion_mnist, cifar10, cifar100, imagenet_32/64, npz with `y` or `labels`, image folders with one sub-folder
+per class, celeb_a with `celeb_a.label_attribute` (2).
 """
 from typing import Optional
 

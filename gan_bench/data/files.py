@@ -7,6 +7,10 @@ Formats:
 - CIFAR-10 binary version (Krizhevsky 2009): records of 3073 bytes, a label byte (0-9) then the 1024 red,
   1024 green and 1024 blue values of a 32x32 image, row-major. Plain `.bin` or `.bin.gz`; files whose
   name starts with `data_batch` form the train split, `test_batch` the test split.
+- CIFAR-100 binary version: records of 3074 bytes, a coarse label byte (0-19), a fine label byte (0-99), then
+  the image as in CIFAR-10; `train.bin` and `test.bin`. Labels are the 100 fine classes.
+- Image folders: the images of one folder (unlabelled), or of its sub-folders, one class per sub-folder
+  (labels in the sorted order of the sub-folders' names, as torchvision's ImageFolder).
 """
 import glob
 import gzip
@@ -21,6 +25,7 @@ from gan_bench.data.base import DATASETS, ArrayDataset, check_options, check_spl
 IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC = 2051, 2049
 IDX_PREFIX = {"train": "train", "test": "t10k"}
 CIFAR_RECORD, CIFAR_PREFIX = 3073, {"train": "data_batch", "test": "test_batch"}
+CIFAR100_RECORD, CIFAR100_FILE = 3074, {"train": "train", "test": "test"}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
@@ -112,6 +117,32 @@ def local_cifar10(split: str, data_dir: Optional[str]) -> Optional[ArrayDataset]
     return None
 
 
+def read_cifar100_bin(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(images [N, 32, 32, 3] uint8, fine labels [N]) of a CIFAR-100 binary file."""
+    raw = _read_bytes(path)
+    if len(raw) == 0 or len(raw) % CIFAR100_RECORD:
+        raise ValueError(f"{path}: {len(raw)} bytes is not a multiple of the CIFAR-100 record size "
+                         f"{CIFAR100_RECORD} (coarse and fine label bytes + 3072 pixel bytes)")
+    records = np.frombuffer(raw, np.uint8).reshape(-1, CIFAR100_RECORD)
+    if records[:, 0].max() > 19 or records[:, 1].max() > 99:
+        raise ValueError(f"{path}: label bytes up to {records[:, 0].max()} / {records[:, 1].max()} (expected <= 19 "
+                         f"coarse / 99 fine); not a CIFAR-100 binary file")
+    images = records[:, 2:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), records[:, 1].astype(np.int64)
+
+
+def local_cifar100(split: str, data_dir: Optional[str]) -> Optional[ArrayDataset]:
+    """CIFAR-100 binary `train.bin` / `test.bin` in `data_dir`, `data_dir/cifar100` or `data_dir/cifar-100-binary`."""
+    check_split("cifar100", split, CIFAR100_FILE)
+    for folder in _search_dirs(data_dir, "cifar100", "cifar-100-binary"):
+        for ext in (".bin", ".bin.gz"):
+            path = os.path.join(folder, CIFAR100_FILE[split] + ext)
+            if os.path.isfile(path):
+                images, labels = read_cifar100_bin(path)
+                return ArrayDataset("cifar100", images, labels, num_classes=100)
+    return None
+
+
 def _images_to_nhwc(name: str, x: np.ndarray, source: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
@@ -160,7 +191,8 @@ def load_npz(split: str = "train", data_dir: Optional[str] = None, **options) ->
 
 @DATASETS.register("image_folder")
 def load_image_folder(split: str = "train", data_dir: Optional[str] = None, **options) -> ArrayDataset:
-    """PNG/JPEG files of one folder (not recursive), sorted by name, as RGB uint8.
+    """PNG/JPEG files of one folder, sorted by name, as RGB uint8; a folder without images but with
+    sub-folders of images is a labelled set, one class per sub-folder (`class_names`, sorted).
 
     Options: `path` (may contain `{split}`; default `data_dir/<split>` if that folder exists, else
     `data_dir`), `size` (int: center-crop to a square, then resize to size x size with PIL bicubic;
@@ -178,8 +210,18 @@ def load_image_folder(split: str = "train", data_dir: Optional[str] = None, **op
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"dataset 'image_folder': size must be a positive int, got {size!r}")
     files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+    labels, class_names = None, None
+    if not files:  # one class per sub-folder
+        class_names = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))
+                             and any(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(os.path.join(path, d))))
+        per_class = [sorted(os.path.join(c, f) for f in os.listdir(os.path.join(path, c))
+                            if f.lower().endswith(IMAGE_EXTENSIONS)) for c in class_names]
+        files = [f for names in per_class for f in names]
+        labels = np.concatenate([np.full(len(names), i, np.int64) for i, names in enumerate(per_class)]) \
+            if class_names else None
     if not files:
-        raise ValueError(f"dataset 'image_folder': no {'/'.join(IMAGE_EXTENSIONS)} files in {path}")
+        raise ValueError(f"dataset 'image_folder': no {'/'.join(IMAGE_EXTENSIONS)} files in {path} or in its "
+                         f"sub-folders")
     images = []
     for f in files:
         try:
@@ -196,4 +238,7 @@ def load_image_folder(split: str = "train", data_dir: Optional[str] = None, **op
     if len(shapes) > 1:
         raise ValueError(f"dataset 'image_folder': images in {path} differ in size {shapes[:3]}; "
                          f"set option size=")
-    return ArrayDataset("image_folder", np.stack(images))
+    dataset = ArrayDataset("image_folder", np.stack(images), labels,
+                           num_classes=None if labels is None else len(class_names))
+    dataset.class_names = class_names
+    return dataset

@@ -7,7 +7,10 @@ Preprocessing follows google/compare_gan `compare_gan/datasets.py`:
   official validation set has only 300 images, so as in compare_gan the test split is the last 1% of train
   (`train[99%:]`) and the train split the first 99%.
 - imagenet_32 / imagenet_64 (`imagenet_resized/32x32`, `/64x64`): as stored; test = validation.
-- mnist, fashion_mnist, cifar10: as stored.
+- mnist, fashion_mnist, cifar10, cifar100: as stored.
+
+Labels: the tfds `label` feature (cifar100: the 100 fine classes); celeb_a has none but its 40 binary
+attributes, one of which may serve as a 2-class label: gin `celeb_a.label_attribute = 'Male'` (0 / 1).
 
 Data must be prepared beforehand (`tfds build NAME --data_dir=DIR --file_format=array_record`, which
 needs the network). We never let tfds download: unprepared data fails at once with a ValueError that names
@@ -19,6 +22,7 @@ import logging
 import os
 from typing import Callable, Optional
 
+import gin
 import numpy as np
 
 from gan_bench.data.base import DATASETS, Dataset, check_options, check_split, uint8_to_unit
@@ -28,6 +32,7 @@ TFDS_SPECS = {
     "mnist": ("mnist", {"train": "train", "test": "test"}, (28, 28, 1), 10),
     "fashion_mnist": ("fashion_mnist", {"train": "train", "test": "test"}, (28, 28, 1), 10),
     "cifar10": ("cifar10", {"train": "train", "test": "test"}, (32, 32, 3), 10),
+    "cifar100": ("cifar100", {"train": "train", "test": "test"}, (32, 32, 3), 100),
     "celeb_a": ("celeb_a", {"train": "train", "validation": "validation", "test": "test"}, (64, 64, 3), None),
     "lsun_bedroom": ("lsun/bedroom", {"train": "train[:99%]", "test": "train[99%:]",
                                       "validation": "validation"}, (128, 128, 3), None),
@@ -73,14 +78,33 @@ def _lsun(image):
 
 PREPROCESS = {"celeb_a": _celeb_a, "lsun_bedroom": _lsun}
 
+# The 40 binary attributes of CelebA (Liu et al. 2015), the keys of tfds celeb_a's `attributes` feature.
+CELEB_A_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
+    "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses",
+    "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
+    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks",
+    "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick",
+    "Wearing_Necklace", "Wearing_Necktie", "Young")
+
+
+@gin.configurable("celeb_a")
+def celeb_a_label_attribute(label_attribute: Optional[str] = None) -> Optional[str]:
+    """The CelebA attribute used as a 2-class label (gin `celeb_a.label_attribute`), checked; None: no labels."""
+    if label_attribute is not None and label_attribute not in CELEB_A_ATTRIBUTES:
+        from gan_bench.registry import did_you_mean  # pylint: disable=import-outside-toplevel
+        raise ValueError(f"celeb_a.label_attribute = {label_attribute!r} is not a CelebA attribute; attributes: "
+                         f"{', '.join(CELEB_A_ATTRIBUTES)}{did_you_mean(str(label_attribute), CELEB_A_ATTRIBUTES)}")
+    return label_attribute
+
 
 class TfdsDataset(Dataset):
     """Random access into a tfds data source; images converted (and cropped/resized) per `get`."""
 
     def __init__(self, name: str, source, shape, num_classes: Optional[int],
-                 preprocess: Optional[Callable[[np.ndarray], np.ndarray]]):
-        super().__init__(name, shape, len(source), num_classes)
-        self.source, self.preprocess = source, preprocess
+                 preprocess: Optional[Callable[[np.ndarray], np.ndarray]], label_attribute: Optional[str] = None):
+        super().__init__(name, shape, len(source), 2 if label_attribute else num_classes)
+        self.source, self.preprocess, self.label_attribute = source, preprocess, label_attribute
 
     def _get(self, idx):
         out = np.empty((len(idx),) + self.shape, np.float32)
@@ -93,6 +117,9 @@ class TfdsDataset(Dataset):
         return out
 
     def _labels(self, idx):
+        if self.label_attribute:
+            return np.array([int(bool(self.source[int(i)]["attributes"][self.label_attribute])) for i in idx],
+                            np.int64)
         return np.array([int(self.source[int(i)]["label"]) for i in idx], np.int64)
 
 
@@ -122,6 +149,7 @@ def tfds_dataset(name: str, split: str, data_dir: Optional[str]) -> TfdsDataset:
     """Our dataset `name` from tensorflow-datasets; ValueError at once when tfds or the data is missing."""
     tfds_name, splits, shape, num_classes = TFDS_SPECS[name]
     check_split(name, split, splits)
+    label_attribute = celeb_a_label_attribute() if name == "celeb_a" else None
     where = data_dir or default_tfds_dir()
     command = f"tfds build {tfds_name} --data_dir={where} --file_format=array_record"
     try:
@@ -142,7 +170,7 @@ def tfds_dataset(name: str, split: str, data_dir: Optional[str]) -> TfdsDataset:
             f"dataset {name!r}: tensorflow-datasets has no prepared {tfds_name!r} (split {splits[split]!r}) "
             f"in data dir {where} readable by random access; prepare it with `{command}` (needs the "
             f"network). Cause: {type(e).__name__}: {' '.join(str(e).split())}") from e
-    return TfdsDataset(name, source, shape, num_classes, PREPROCESS.get(name))
+    return TfdsDataset(name, source, shape, num_classes, PREPROCESS.get(name), label_attribute)
 
 
 def _register_tfds_only(name: str):

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_bench.gan import diffaugment
-from gan_bench.gan.regularizers import REGULARIZERS, Regularizer, mean_square, number_problems
+from gan_bench.gan.regularizers import REGULARIZERS, Regularizer, mean_square, number_problems, with_labels
 
 DEFAULT_TRANSFORM = "flip,translation"
 
@@ -54,7 +54,8 @@ class CR(Regularizer):
     image_only = True
 
     def discriminator_term(self, ctx, state):
-        reg = mean_square(ctx.discriminate(apply_transform(ctx.key, self.transform, ctx.real)), ctx.real_logits)
+        transformed = apply_transform(ctx.key, self.transform, ctx.real)
+        reg = mean_square(with_labels(ctx.discriminate, transformed, ctx.real_labels), ctx.real_logits)
         return self.weight * reg, state, {"cr": reg}
 
     def problems(self):
@@ -75,7 +76,8 @@ class BalancedCR(Regularizer):
 
     def discriminator_term(self, ctx, state):
         both = apply_transform(ctx.key, self.transform, jnp.concatenate([ctx.real, ctx.fake]))
-        real_t, fake_t = jnp.split(ctx.discriminate(both), 2)
+        labels = None if ctx.real_labels is None else jnp.concatenate([ctx.real_labels, ctx.fake_labels])
+        real_t, fake_t = jnp.split(with_labels(ctx.discriminate, both, labels), 2)
         reg_real, reg_fake = mean_square(real_t, ctx.real_logits), mean_square(fake_t, ctx.fake_logits)
         term = self.real_weight * reg_real + self.fake_weight * reg_fake
         return term, state, {"bcr_real": reg_real, "bcr_fake": reg_fake}
@@ -100,13 +102,13 @@ class LatentCR(Regularizer):
         return z + self.sigma * jax.random.normal(key, z.shape, z.dtype)
 
     def discriminator_term(self, ctx, state):
-        moved = ctx.augment_like_fakes(ctx.generate(self._moved(ctx.key, ctx.z)))
-        reg = mean_square(ctx.discriminate(moved), ctx.fake_logits)
+        moved = ctx.augment_like_fakes(with_labels(ctx.generate, self._moved(ctx.key, ctx.z), ctx.fake_labels))
+        reg = mean_square(with_labels(ctx.discriminate, moved, ctx.fake_labels), ctx.fake_logits)
         return self.dis_weight * reg, state, {"zcr_dis": reg}
 
     def generator_term(self, ctx, state):
         del state
-        reg = mean_square(ctx.fake, ctx.generate(self._moved(ctx.key, ctx.z)))
+        reg = mean_square(ctx.fake, with_labels(ctx.generate, self._moved(ctx.key, ctx.z), ctx.labels))
         return -self.gen_weight * reg, {"zcr_gen": reg}
 
     def problems(self):

@@ -26,10 +26,12 @@ Logs = Dict[str, jnp.ndarray]
 class DiscriminatorPass:
     """One of D's updates, seen from inside its objective (all arrays of the current D update).
 
-    `discriminate(x)` runs D with the parameters being differentiated, in training mode, its normalization
-    updates dropped (as a penalty's pass is). `generate(z)` runs G in training mode without gradient (D's update
-    does not train G). `augment_like_fakes(x)` applies the augmentation with the draws the fakes got (identity
-    without augmentation). `key` is this regularizer's own key for this update; `step` the generator step.
+    `discriminate(x, y=None)` runs D with the parameters being differentiated, in training mode, its
+    normalization updates dropped (as a penalty's pass is). `generate(z, y=None)` runs G in training mode without
+    gradient (D's update does not train G). `real_labels` / `fake_labels`: the class labels of `real` / `fake`
+    in a class-conditional trial (None otherwise), for the `y` of those calls. `augment_like_fakes(x)` applies
+    the augmentation with the draws the fakes got (identity without augmentation). `key` is this regularizer's
+    own key for this update; `step` the generator step.
     """
 
     real: jnp.ndarray
@@ -42,11 +44,14 @@ class DiscriminatorPass:
     augment_like_fakes: Callable[[jnp.ndarray], jnp.ndarray]
     key: jnp.ndarray
     step: jnp.ndarray
+    real_labels: Optional[jnp.ndarray] = None
+    fake_labels: Optional[jnp.ndarray] = None
 
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorPass:
-    """G's update, seen from inside its objective: `fake = G(z)` and `generate(z')` differentiate into G."""
+    """G's update, seen from inside its objective: `fake = G(z, labels)` and `generate(z', y=None)`
+    differentiate into G; `params` are G's parameters being differentiated (weight regularizers)."""
 
     z: jnp.ndarray
     fake: jnp.ndarray
@@ -55,6 +60,8 @@ class GeneratorPass:
     generate: Callable[[jnp.ndarray], jnp.ndarray]
     key: jnp.ndarray
     step: jnp.ndarray
+    labels: Optional[jnp.ndarray] = None
+    params: Any = None
     # discriminate_heads(x): what D sows into "heads" on images x (EBGAN's embedding), gradients flowing into x.
     discriminate_heads: Optional[Callable[[jnp.ndarray], Dict[str, jnp.ndarray]]] = None
 
@@ -95,6 +102,12 @@ def number_problems(owner: str, checks) -> List[str]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not test(value):
             out.append(f"{owner}.{key} = {value!r} is not {expected}")
     return out
+
+
+def with_labels(fn, x, labels):
+    """fn(x), or fn(x, labels) in a class-conditional trial: a pass's `discriminate` / `generate` with the
+    labels of the images or latents it is given."""
+    return fn(x) if labels is None else fn(x, labels)
 
 
 def mean_square(a, b):

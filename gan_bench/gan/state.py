@@ -138,9 +138,12 @@ def init_state(model, seed, hparams: Dict[str, jnp.ndarray]) -> GANState:
     key = jax.random.PRNGKey(seed)
     g_key, d_key = jax.random.split(jax.random.fold_in(key, 0x1A17))
     z = jnp.zeros((model.init_batch, model.z_dim), jnp.float32)
-    g = _network_state(model.generator.init(g_key, z, train=False), model.g_tx, "g", hparams)
+    y = jnp.zeros((model.init_batch,), jnp.int32)  # class labels, for nets conditioned on them
+    g_labels = {"y": y} if getattr(model, "g_labels", False) else {}
+    d_labels = {"y": y} if getattr(model, "d_labels", False) else {}
+    g = _network_state(model.generator.init(g_key, z, train=False, **g_labels), model.g_tx, "g", hparams)
     x = jnp.zeros((model.init_batch,) + model.d_input_shape, jnp.float32)  # already packed
-    d = _network_state(model.discriminator.init(d_key, x, train=False), model.d_tx, "d", hparams)
+    d = _network_state(model.discriminator.init(d_key, x, train=False, **d_labels), model.d_tx, "d", hparams)
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g=g,

@@ -20,6 +20,7 @@ import numpy as np
 
 from gan_bench.metrics.fid_metric import check_sample_size, feature_statistics, frechet_distance, published_mismatch
 from gan_bench.metrics.inception_score_metric import inception_score
+from gan_bench.metrics.intra_fid_metric import intra_fid
 from gan_bench.metrics.kid_metric import kid
 from gan_bench.metrics.memorization import memorization_fraction
 from gan_bench.metrics.modes import mixture_mode_stats, stacked_mnist_modes
@@ -33,7 +34,7 @@ from gan_bench.metrics.reference_stats import FeatureSettings, feature_settings
 from gan_bench.registry import Registry
 
 METRICS: Registry = Registry("metric")
-INCEPTION_METRICS = ("fid", "inception_score", "kid", "prd", "prdc")  # the metrics with protocol records
+INCEPTION_METRICS = ("fid", "inception_score", "kid", "prd", "prdc", "intra_fid")  # the metrics with protocol records
 
 
 def check_settings(names: Sequence[str]) -> None:
@@ -68,6 +69,8 @@ class EvalContext:
     generator_weights: Optional[str] = None  # "final" | "ema": which weights of G made `fake`
     real_name: Optional[str] = None  # the real images' name in protocol records (default: the dataset's)
     settings: Optional[FeatureSettings] = None  # Inception extraction; default: the gin-bound inception_features
+    real_labels: Optional[np.ndarray] = None  # class labels of `real` (conditional trials)
+    fake_labels: Optional[np.ndarray] = None  # the classes G was asked for, per row of `fake`
     _features: Dict[str, Dict[str, np.ndarray]] = dataclasses.field(default_factory=dict, repr=False)
     _references: Dict[tuple, Dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     _splits: Dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
@@ -239,6 +242,18 @@ def _reference_split_fids(ctx: EvalContext, opts: FIDOptions, fake: np.ndarray, 
                                                     opts.memorization_percentile)
         row["memorization_fraction"], row["memorization_threshold"] = fraction, threshold
         row[protocol.protocol_key("memorization")] = ctx.protocol("inception_pool3", train, real_split=joined)
+    return row
+
+
+@METRICS.register("intra_fid")
+def _intra_fid(ctx: EvalContext) -> Dict[str, Any]:
+    """`intra_fid` (mean over classes) and `intra_fid_class_<c>` per class, on Inception pool3 features."""
+    if ctx.real_labels is None or ctx.fake_labels is None:
+        raise ValueError("metric 'intra_fid' needs the class labels of the real and the generated images "
+                         "(a class-conditional trial: trial.g_conditioning)")
+    mean, per_class = intra_fid(ctx.features("real"), ctx.real_labels, ctx.features("fake"), ctx.fake_labels)
+    row: Dict[str, Any] = {"intra_fid": mean, **{f"intra_fid_class_{c}": v for c, v in per_class.items()}}
+    row["intra_fid_protocol"] = ctx.protocol("inception_pool3")
     return row
 
 

@@ -37,7 +37,7 @@ FIELDS = ("features", "network", "weights_sha256", "resize", "precision", "real_
 _INT_FIELDS = ("real_count", "fake_count")
 # First word of every value key the evaluations write with a record: fid*, is_*, kid_*, prd_*, prdc_*,
 # memorization_* (gan_bench.metrics.evaluate).
-RECORDED_PREFIXES = ("fid", "is", "kid", "prd", "prdc", "memorization")
+RECORDED_PREFIXES = ("fid", "is", "kid", "prd", "prdc", "memorization", "intra")
 
 
 def make_record(**fields: Any) -> Dict[str, Any]:

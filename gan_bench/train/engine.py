@@ -9,11 +9,13 @@ import functools
 from typing import List, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import linen as nn
 
 from gan_bench import data, nets, parallel, precision
 from gan_bench.config import samples_per_step
-from gan_bench.config import TrialConfig
+from gan_bench.config import LABELLED_D, LABELLED_G, TrialConfig, uses_labels
 from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import d_regularizer
 from gan_bench.gan.state import init_state, make_optimizers
@@ -21,22 +23,57 @@ from gan_bench.gan.train_step import GANModel, train_step
 from gan_bench.train.evaluation import Evaluator
 
 
+def num_classes_of(cfg: TrialConfig, dataset) -> int:
+    """The classes a conditional trial's labels take (from the data); 0 for a trial without labels.
+
+    ValueError, before anything is built, when the trial needs labels and the dataset has none.
+    """
+    if not uses_labels(cfg):
+        return 0
+    if dataset.num_classes is None:
+        raise ValueError(f"trial.dataset = {cfg.dataset!r} has no class labels, but trial.g_conditioning = "
+                         f"{cfg.g_conditioning!r} / trial.d_conditioning = {cfg.d_conditioning!r} need them; use "
+                         f"labelled data or 'none' (self_mod for G needs no labels)")
+    return int(dataset.num_classes)
+
+
+def conditioning_kwargs(cfg: TrialConfig, num_classes: int) -> dict:
+    """`nets.build`'s conditioning keywords for the trial; none for an unconditional trial without heads, so
+    its nets are built exactly as before conditioning existed."""
+    kwargs = {}
+    if num_classes:
+        kwargs["num_classes"] = num_classes
+    if cfg.g_conditioning != "none":
+        kwargs["g_conditioning"] = cfg.g_conditioning
+    if cfg.d_conditioning != "none":
+        kwargs["d_conditioning"] = cfg.d_conditioning
+    if cfg.self_supervision == "rotation":
+        kwargs["rotation_head"] = True
+    return kwargs
+
+
 def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1, *, conv: nets.ConvImpl) -> GANModel:
     """The static part of the trial; raises ValueError for unknown names or impossible shapes.
 
-    `dataset` only lends its example shape: the eval split serves as well as the train split.
+    `dataset` only lends its example shape and its number of classes: the eval split serves as well as the
+    train split.
     """
     loss_fn = LOSSES.get(cfg.loss)
     penalty_fn, d_projection = d_regularizer(cfg.penalty)  # weight clipping is a projection, not a term
     from gan_bench.metrics.evaluate import check_settings  # pylint: disable=import-outside-toplevel
     check_settings(cfg.metrics)  # an unknown metric or metric option fails now, not at the first evaluation
+    num_classes = num_classes_of(cfg, dataset)
     generator, discriminator = nets.build(
         cfg.architecture, data_shape=tuple(dataset.shape), z_dim=cfg.z_dim, d_norm=cfg.d_norm,
-        g_norm=cfg.g_norm, bn_groups=bn_groups, conv=conv)
+        g_norm=cfg.g_norm, bn_groups=bn_groups, conv=conv, **conditioning_kwargs(cfg, num_classes))
     g_tx, d_tx = make_optimizers(cfg)
     return GANModel(generator=generator, discriminator=discriminator, loss_fn=loss_fn,
                     penalty_fn=penalty_fn, d_projection=d_projection, z_dim=cfg.z_dim, z_dist=cfg.z_dist,
-                    n_disc=cfg.n_disc, pack=cfg.pack, data_shape=tuple(dataset.shape), g_tx=g_tx, d_tx=d_tx)
+                    n_disc=cfg.n_disc, pack=cfg.pack, data_shape=tuple(dataset.shape), g_tx=g_tx, d_tx=d_tx,
+                    num_classes=num_classes, g_labels=cfg.g_conditioning in LABELLED_G,
+                    d_labels=cfg.d_conditioning in LABELLED_D, class_head=cfg.d_conditioning == "ac",
+                    rotation=cfg.self_supervision == "rotation", ac_weight=cfg.ac_weight, ema_start=cfg.ema_start,
+                    truncation=cfg.truncation)
 
 
 def bn_groups_of(cfg: TrialConfig) -> int:
@@ -44,14 +81,39 @@ def bn_groups_of(cfg: TrialConfig) -> int:
     return jax.device_count() if cfg.bn_stats == "per_device" else 1
 
 
-def real_batches(cfg: TrialConfig, dataset, step: int, rows: slice) -> np.ndarray:
-    """The `n_disc` real batches of generator step `step`, [n_disc, B_local, ...]; a pure function of step."""
-    out = []
+def real_batches(cfg: TrialConfig, dataset, step: int, rows: slice):
+    """(images, labels) of the `n_disc` real batches of generator step `step`: images [n_disc, B_local, ...],
+    labels int32 [n_disc, B_local] of the same examples (None when the trial uses no labels); a pure
+    function of step."""
+    images, labels = [], []
     for i in range(cfg.n_disc):
         idx = data.batch_indices(cfg.seed, step * cfg.n_disc + i, samples_per_step(cfg),
-                                 dataset.num_examples)
-        out.append(dataset.get(idx[rows]))
-    return np.stack(out)
+                                 dataset.num_examples)[rows]
+        images.append(dataset.get(idx))
+        if uses_labels(cfg):
+            labels.append(dataset.labels(idx).astype(np.int32))
+    return np.stack(images), (np.stack(labels) if labels else None)
+
+
+class _WithLabels(nn.Module):
+    """A conditional net called as an unconditional one (`net(x, train)`), with labels i mod C: what the
+    convolution choice times has the training step's shapes and work."""
+
+    net: nn.Module
+    num_classes: int
+
+    def __call__(self, x, train: bool):
+        return self.net(x, train, y=jnp.arange(x.shape[0], dtype=jnp.int32) % self.num_classes)
+
+
+def with_timing_labels(model: GANModel):
+    """(G, D) as the convolution choice calls them: without labels; a net that reads labels gets them."""
+    g, d = model.generator, model.discriminator
+    if model.g_labels:
+        g = _WithLabels(g, model.num_classes)
+    if model.d_labels:
+        d = _WithLabels(d, model.num_classes)
+    return g, d
 
 
 def choose_conv(cfg: TrialConfig, dataset, bn_groups: int, population: int, workdirs=()) -> nets.ConvChoice:
@@ -59,7 +121,7 @@ def choose_conv(cfg: TrialConfig, dataset, bn_groups: int, population: int, work
     0 for a solo one; workdirs: trial folders whose recorded choice a resumed run keeps)."""
     def generator_and_discriminator(conv):
         model = build_model(cfg, dataset, bn_groups, conv=conv)
-        return model.generator, model.discriminator
+        return with_timing_labels(model)
     batch = samples_per_step(cfg)
     d_input = (2 * batch // cfg.pack,) + tuple(dataset.shape[:-1]) + (dataset.shape[-1] * cfg.pack,)
     return nets.choose_conv_impl(cfg.conv_impl, generator_and_discriminator, (batch, cfg.z_dim), d_input,
@@ -91,6 +153,9 @@ class Engine:
         init = functools.partial(init_state, self.model)
         step = functools.partial(train_step, self.model)
         rep = parallel.replicated(self.mesh)
+        self.labelled = self.model.labelled
+        if self.labelled:  # the batch is (images, labels)
+            step = (lambda s, batch, _step=step: _step(s, batch[0], batch[1]))
         if not stacked:
             self._batch_axis, state_sharding = 1, rep
         elif members % jax.device_count() == 0:
@@ -102,14 +167,19 @@ class Engine:
         self.state_sharding = state_sharding
         self.init = jax.jit(init, out_shardings=state_sharding)
         step = precision.with_precision(cfg.precision, step)  # trial.precision: read while jit traces the step
+        batch_sharding = parallel.batch_sharding(self.mesh, self._batch_axis)
+        if self.labelled:
+            batch_sharding = (batch_sharding, batch_sharding)
         self.step = jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, state_sharding),
-                            in_shardings=(state_sharding, parallel.batch_sharding(self.mesh, self._batch_axis)))
+                            in_shardings=(state_sharding, batch_sharding))
 
     def load(self, cfgs: List[TrialConfig], step: int):
-        """The members' real batches of `step`, on the devices with the step's input sharding."""
+        """The members' real batches of `step`, on the devices with the step's input sharding: the images, or
+        (images, labels) in a conditional trial."""
         batches = [real_batches(c, self.dataset, step, self.rows) for c in cfgs]
-        host = np.stack(batches) if self.stacked else batches[0]
-        return parallel.put_batch(self.mesh, host, self._batch_axis)
+        parts = [[b[0] for b in batches]] + ([[b[1] for b in batches]] if self.labelled else [])
+        put = [parallel.put_batch(self.mesh, np.stack(p) if self.stacked else p[0], self._batch_axis) for p in parts]
+        return tuple(put) if self.labelled else put[0]
 
     def member_state(self, state, i: int):
         return jax.tree_util.tree_map(lambda x: x[i], state) if self.stacked else state

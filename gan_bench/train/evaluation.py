@@ -3,6 +3,11 @@
 Kept apart from the `Engine` so that `gan-bench eval` evaluates a trained trial with this same code (the
 same latents, the same batching of the generator, hence the same numbers as the training-time evaluation)
 without loading the train split or compiling a training step.
+
+A class-conditional generator samples the classes in turn (sample i has class i mod C), so every evaluation
+sees the classes equally often and each one's samples are the same latents' at every step; `class_grid` draws
+one row per class. With `trial.truncation` > 0 the latents are truncated (`GANModel.sample_z(truncated=True)`).
+Samples and metrics come from the EMA weights of G when the EMA is on; the metrics' protocol records say which.
 """
 import functools
 from typing import Optional
@@ -17,6 +22,8 @@ from gan_bench.nets import bn_eval
 _EVAL_Z = 0xE7A1  # purpose constant of the fixed evaluation latents
 _SAMPLE_CHUNK = 500  # generator calls per batch of latents: bounds memory, and fixes the numbers' batching
 _STANDING_Z = 0x57A4  # purpose constant of the latents of the standing-statistics passes
+_GRID_Z = 0x6121D  # purpose constant of the latents of the per-class sample grid
+GRID_COLUMNS, GRID_MAX_CLASSES = 10, 100  # the per-class grid: samples per row, classes drawn (the first ones)
 
 
 class Evaluator:
@@ -31,7 +38,7 @@ class Evaluator:
         if eval_dataset is not None:
             self.__dict__["eval_dataset"] = eval_dataset  # fills the cached property below
         self._sample = jax.jit(precision.with_precision(  # the samples of trial.precision, as the step
-            cfg.precision, lambda params, g_collections, z: model.generate(params, g_collections, z)))
+            cfg.precision, lambda params, g_collections, z, y: model.generate(params, g_collections, z, y=y)))
         # One generator function for the whole run: metrics that differentiate through G (polygon recall)
         # compile it once and get each evaluation's weights as data.
         self.generate = lambda variables, z: model.generate(variables[0], variables[1], z)
@@ -79,20 +86,40 @@ class Evaluator:
         """The weights samples come from: the EMA generator when the EMA is on, else the trained one."""
         return state.ema_params if cfg.ema_decay > 0 else state.g.params
 
-    def samples(self, cfg: TrialConfig, state, n: int) -> np.ndarray:
-        """n generated samples from the member's fixed latents (its EMA generator when the EMA is on)."""
-        z = self.model.sample_z(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), _EVAL_Z), n)
+    def sample_labels(self, n: int) -> Optional[np.ndarray]:
+        """The classes of n evaluation samples (i mod C, int32); None for a generator without labels."""
+        return np.arange(n, dtype=np.int32) % self.model.num_classes if self.model.g_labels else None
+
+    def samples(self, cfg: TrialConfig, state, n: int, labels: Optional[np.ndarray] = None,
+                purpose: int = _EVAL_Z) -> np.ndarray:
+        """n generated samples from the member's fixed latents (its EMA generator when the EMA is on); a
+        conditional generator's of classes `labels` (default `sample_labels(n)`)."""
+        z = self.model.sample_z(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), purpose), n, truncated=True)
+        if labels is None:
+            labels = self.sample_labels(n)
         params = self.generator_weights(cfg, state)
         out = [np.asarray(self._sample(params, self.g_collections(cfg, state, params, z[i:i + _SAMPLE_CHUNK]),
-                                       z[i:i + _SAMPLE_CHUNK]))
+                                       z[i:i + _SAMPLE_CHUNK],
+                                       None if labels is None else labels[i:i + _SAMPLE_CHUNK]))
                for i in range(0, n, _SAMPLE_CHUNK)]
         return np.concatenate(out)
+
+    def class_grid(self, cfg: TrialConfig, state) -> np.ndarray:
+        """Samples [rows * GRID_COLUMNS, ...] of a conditional generator, row c all of class c (the first
+        GRID_MAX_CLASSES classes), from latents fixed for the trial."""
+        rows = min(self.model.num_classes, GRID_MAX_CLASSES)
+        labels = np.repeat(np.arange(rows, dtype=np.int32), GRID_COLUMNS)
+        return self.samples(cfg, state, len(labels), labels=labels, purpose=_GRID_Z)
 
     def eval_context(self, cfg: TrialConfig, state):
         """The metrics' inputs at this state: real eval samples and `eval_num_samples` generated ones."""
         from gan_bench.metrics import evaluate as ev  # pylint: disable=import-outside-toplevel
+        real_labels = None
+        if self.model.g_labels:
+            real_labels = self.eval_dataset.labels(np.arange(len(self.real_eval_samples)))
         return ev.EvalContext(real=self.real_eval_samples,
                               fake=self.samples(cfg, state, cfg.eval_num_samples), dataset=self.eval_dataset,
+                              real_labels=real_labels, fake_labels=self.sample_labels(cfg.eval_num_samples),
                               generate=self.generate,
                               generator_variables=(self.generator_weights(cfg, state), state.g.norm_collections),
                               z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split, data_dir=cfg.data_dir,

@@ -8,6 +8,7 @@ feeds batches and the device never waits for it.
 """
 import dataclasses
 import functools
+import io
 import logging
 import os
 from typing import Callable, List, Optional
@@ -20,8 +21,9 @@ from gan_bench import checkpoint, nets
 from gan_bench.atomic import atomic_write_bytes
 from gan_bench.config import TrialConfig
 from gan_bench.gan.state import hparams_of
-from gan_bench.outputs import save_samples_png, write_status
+from gan_bench.outputs import image_grid, save_samples_png, write_status
 from gan_bench.train.engine import Engine
+from gan_bench.train.evaluation import GRID_COLUMNS
 from gan_bench.train.prefetch import Prefetcher
 from gan_bench.train.writers import MetricWriter, RateTimer
 
@@ -83,6 +85,19 @@ def _sample(engine: Engine, m: Member, state, step: int, logs: dict) -> None:
         title = sample_title(m.cfg, m.workdir, step)
     picture = save_samples_png(os.path.join(m.workdir, "samples", f"step_{step:07d}.png"), fake, real, title=title)
     m.writer.write_image("samples", picture, step)
+    if engine.evaluator.model.g_labels and fake.ndim == 4:
+        save_class_grid(os.path.join(m.workdir, "samples", f"classes_step_{step:07d}.png"),
+                        engine.evaluator.class_grid(m.cfg, state))
+
+
+def save_class_grid(path: str, samples: np.ndarray) -> None:
+    """A conditional generator's samples as a PNG with one row per class (`Evaluator.class_grid`), atomically."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+    picture = image_grid(samples, cols=GRID_COLUMNS)
+    buffer = io.BytesIO()
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, format="PNG")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _evaluate(engine: Engine, m: Member, state, step: int, logs: dict) -> None:
