@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from gan_bench.gan import ada, consistency, diffaugment, lecam, topk  # noqa: F401  (registration)
+from gan_bench.gan import ada, consistency, diffaugment, lecam, orthogonal, topk  # noqa: F401  (registration)
 from gan_bench.gan import energy  # BEGAN's and EBGAN's terms, implied by their losses
 from gan_bench.gan.augment import AUGMENTATIONS, Augmentation, take
 from gan_bench.gan.regularizers import REGULARIZERS, DiscriminatorPass, GeneratorPass, Regularizer
@@ -163,19 +163,21 @@ def _overrides(reg, method: str) -> bool:
     return getattr(type(reg), method) is not getattr(Regularizer, method)
 
 
-def with_d_terms(model, state, total, augment, d_params, d_collections, real_logits, fake_logits, z_key, key):
+def with_d_terms(model, state, total, augment, d_params, d_collections, real_logits, fake_logits, z_key, key,
+                 labels=(None, None)):
     """Inside D's objective: (total + the regularizers' D terms, objective_state after this update, their logs).
 
     Each regularizer gets its own key (`key` folded with its index); ADA counts the signs of `real_logits`.
+    `labels`: (real, fake) class labels of a conditional trial, handed to the regularizers' passes.
     """
     objective_state, logs = dict(state.objective_state), {}
     if any(_overrides(reg, "discriminator_term") for reg in model.regularizers):
         fields = dict(real=augment.real, fake=augment.fake, real_logits=real_logits, fake_logits=fake_logits,
-                      discriminate=lambda x: model.discriminate(d_params, d_collections, x)[0],
+                      discriminate=lambda x, y=None: model.discriminate(d_params, d_collections, x, y=y)[0],
                       z=model.sample_z(z_key, augment.fake.shape[0]), step=state.step,
-                      generate=lambda z: jax.lax.stop_gradient(
-                          model.generate(state.g.params, state.g.norm_collections, z, train=True)[0]),
-                      augment_like_fakes=augment.like_fakes)
+                      generate=lambda z, y=None: jax.lax.stop_gradient(
+                          model.generate(state.g.params, state.g.norm_collections, z, train=True, y=y)[0]),
+                      augment_like_fakes=augment.like_fakes, real_labels=labels[0], fake_labels=labels[1])
     for index, reg in enumerate(model.regularizers):
         if _overrides(reg, "discriminator_term"):
             ctx = DiscriminatorPass(key=_sub_key(key, index), **fields)
@@ -199,9 +201,10 @@ def sown_heads(model, state, x):
     return {name: values[-1] for name, values in sown.get("heads", {}).items()}
 
 
-def generator_objective(model, state, g_params, fake, real_logits, fake_logits, z_key, key):
+def generator_objective(model, state, g_params, fake, real_logits, fake_logits, z_key, key, labels=None):
     """Inside G's objective: (G's adversarial loss, the loss G minimizes, logs). Without regularizers both are
-    `loss_fn`'s G loss; top-k replaces the first, zCR adds to the second."""
+    `loss_fn`'s G loss; top-k replaces the first, zCR and the orthogonal regularization add to the second.
+    `labels`: the class labels G was given for `fake` (conditional trials)."""
     if not model.regularizers:
         g_loss = model.loss_fn(real_logits, fake_logits)[1]
         return g_loss, g_loss, {}
@@ -214,8 +217,9 @@ def generator_objective(model, state, g_params, fake, real_logits, fake_logits, 
             break
     total = g_loss
     fields = dict(z=model.sample_z(z_key, fake.shape[0]), fake=fake, real_logits=real_logits,
-                  fake_logits=fake_logits, step=state.step,
-                  generate=lambda z: model.generate(g_params, state.g.norm_collections, z, train=True)[0])
+                  fake_logits=fake_logits, step=state.step, labels=labels, params=g_params,
+                  generate=lambda z, y=None: model.generate(g_params, state.g.norm_collections, z, train=True,
+                                                            y=y)[0])
     fields["discriminate_heads"] = lambda x: sown_heads(model, state, x)
     for index, reg in enumerate(model.regularizers):
         if _overrides(reg, "generator_term"):
