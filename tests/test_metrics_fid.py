@@ -7,10 +7,18 @@ import scipy.linalg
 from gan_bench.metrics import feature_statistics, fid, frechet_distance
 
 
+def _sqrtm(matrix):
+    """scipy.linalg.sqrtm's matrix; scipy < 1.18 returns (matrix, error) for `disp=False`, 1.18 dropped `disp`."""
+    try:
+        return scipy.linalg.sqrtm(matrix, disp=False)[0]
+    except TypeError:
+        return scipy.linalg.sqrtm(matrix)
+
+
 def pytorch_fid_formula(mu1, sigma1, mu2, sigma2, eps=1e-6):
     """mseitzer/pytorch-fid calculate_frechet_distance, written out: sqrtm with an eps offset fallback."""
     diff = mu1 - mu2
-    covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    covmean = _sqrtm(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
