@@ -258,3 +258,27 @@ def test_labels_of_the_wrong_shape_are_refused():
 def test_conditioning_choices_are_exported():
     assert nets.G_CONDITIONINGS == ("none", "concat", "cbn", "self_mod")
     assert nets.D_CONDITIONINGS == ("none", "concat", "projection", "ac")
+
+
+def test_standing_statistics_of_a_conditional_spectral_generator_average_its_passes():
+    """nets.bn_eval with labels and G's spectral vectors: each batch norm's mean and var are the NumPy means over
+    the passes of the moments of separate training-mode calls, each with its own labels."""
+    from gan_bench.nets import bn_eval  # pylint: disable=import-outside-toplevel
+    gen, _ = _build("biggan", g_conditioning="cbn", d_conditioning="projection", num_classes=3, z_dim=8)
+    rng = np.random.RandomState(8)
+    z_passes = jnp.asarray(rng.randn(3, 4, 8), jnp.float32)
+    y_passes = jnp.asarray(rng.randint(0, 3, size=(3, 4)), jnp.int32)
+    variables = gen.init(KEY, z_passes[0], train=False, y=y_passes[0])
+    stats = bn_eval.standing_batch_stats(gen, variables["params"], variables["batch_stats"], z_passes, y_passes,
+                                         spectral=variables["spectral"])
+    per_pass = [gen.apply(variables, z_passes[i], train=True, y=y_passes[i],
+                          mutable=["batch_stats", "batch_moments", "spectral"])[1]["batch_moments"]
+                for i in range(3)]
+    expect = jax.tree_util.tree_map(lambda *m: np.mean([np.asarray(v[0]) for v in m], axis=0), *per_pass,
+                                    is_leaf=lambda v: isinstance(v, tuple))
+    assert jax.tree_util.tree_structure(stats) == jax.tree_util.tree_structure(variables["batch_stats"])
+    for got, want in zip(jax.tree_util.tree_leaves(stats), jax.tree_util.tree_leaves(expect)):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+    images = bn_eval.sample(gen, variables["params"], {"batch_stats": stats, "spectral": variables["spectral"]},
+                            z_passes[0], "standing", standing_stats=stats, y=y_passes[0])
+    assert images.shape == (4, 32, 32, 3)
