@@ -137,7 +137,7 @@ def test_class_conditional_batch_norm_equals_bn_with_gathered_per_class_gains_an
     np.testing.assert_allclose(np.asarray(got), expect, rtol=1e-4, atol=1e-5)
 
 
-def test_linear_conditional_batch_norm_is_bigggan_ccbn():
+def test_linear_conditional_batch_norm_is_biggan_ccbn():
     """BigGAN-PyTorch ccbn: BN(x) * (1 + c W_g) + c W_b."""
     rng = np.random.RandomState(4)
     x, c = rng.randn(5, 2, 2, 3).astype(np.float32), rng.randn(5, 7).astype(np.float32)

@@ -109,6 +109,7 @@ class Discriminator(Net):
         return concat_one_hot(x, y, self.num_classes) if self.conditioning == "concat" else x
 
     def labels(self, x, y):
+        """y checked against x's batch (None for an unconditional D, which ignores labels)."""
         return check_labels("D", self.conditioning, self.conditioning in D_LABEL_CONDITIONINGS, y, x.shape[0])
 
     def logits(self, h, train: bool, name: str, y=None):
