@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# PacGAN Table 2 (stacked MNIST; DCGAN, PacDCGAN2, PacDCGAN3, PacDCGAN4) on one GPU: the protocol of
+# sweeps/pacgan_table2.gin with every variant's seeds trained together as one population (one vmapped step,
+# `gan-bench sweep --population`), the 4 variants as concurrent workers sharing the GPU.
+#   PACGAN_STEPS    generator steps per trial (default 3000: what should fit in 8 minutes on one H200, estimated
+#                   from a DCGAN step of 1.9 ms there and a population of 8 at 1.19x the solo throughput, not
+#                   measured for this study; the paper: 100000)
+#   PACGAN_SEEDS    seeds per variant = population size (default 10, the paper's runs)
+#   PACGAN_RESULTS  results folder (default results/pacgan_table2/gpu)
+#   PACGAN_WORKERS  populations at once (default 4: every variant)
+#   PACGAN_DATA_DIR MNIST's folder (default shared/data under the repository, else the data loader's default)
+#   PACGAN_EVAL_SAMPLES  generated images the metric classifies (default 26000, the paper's)
+#   PYTHON          the interpreter (default python3)
+# Works offline: gin-config and the other pure-Python wheels the GPU image lacks are installed from
+# build/gpu_wheels (benchmarks/gpu_wheels.sh; or $GAN_BENCH_WHEELS) into a temporary folder on PYTHONPATH.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+steps=${PACGAN_STEPS:-3000}
+seeds=${PACGAN_SEEDS:-10}
+results=${PACGAN_RESULTS:-results/pacgan_table2/gpu}
+workers=${PACGAN_WORKERS:-4}
+data_dir=${PACGAN_DATA_DIR:-$([ -d shared/data/mnist ] && echo "$ROOT/shared/data" || echo '')}
+eval_samples=${PACGAN_EVAL_SAMPLES:-26000}
+PY=${PYTHON:-python3}
+SITE=$(mktemp -d "${TMPDIR:-/tmp}/gan_bench_site_XXXXXX")
+trap 'rm -rf "$SITE"' EXIT
+WHEELS=${GAN_BENCH_WHEELS:-$ROOT/build/gpu_wheels}
+for pair in gin:gin_config tensorboardX:tensorboardx absl:absl_py google.protobuf:protobuf; do
+  module=${pair%%:*}
+  if ! "$PY" -c "import $module" 2>/dev/null; then
+    wheel=$(ls "$WHEELS"/"${pair#*:}"-*.whl 2>/dev/null | head -1)
+    if [ -z "$wheel" ]; then echo "run_gpu.sh: $module is missing and $WHEELS has no wheel for it" >&2; exit 2; fi
+    "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$wheel"
+  fi
+done
+export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p "$results"
+sweep="$results/sweep.gin"
+# The study's sweep file with its length and seed count replaced (kept beside the trials as their record).
+{
+  grep -v '^sweep.seeds' sweeps/pacgan_table2.gin
+  echo "sweep.seeds = $seeds"
+  echo "trial.train_steps = $steps"
+  echo "trial.eval_every = $steps"  # the metric once, at the end: 26,000 samples classified per trial
+  echo "trial.eval_num_samples = $eval_samples"
+  if [ -n "$data_dir" ]; then echo "trial.data_dir = '$data_dir'"; fi
+  echo "trial.ckpt_every = $(( steps / 4 > 0 ? steps / 4 : 1 ))"
+  echo "trial.log_every = $(( steps / 20 > 0 ? steps / 20 : 1 ))"
+} > "$sweep.tmp" && mv "$sweep.tmp" "$sweep"
+export GAN_BENCH_JAX_CACHE=${GAN_BENCH_JAX_CACHE:-${TMPDIR:-/tmp}/gan_bench_jax_cache}
+start=$(date +%s)
+"$PY" -m gan_bench.cli sweep "$sweep" --results "$results" --workers "$workers" --population "$seeds"
+echo "wall time: $(( $(date +%s) - start )) s"
+"$PY" -m gan_bench.cli report "$results" --out "$results/report"
