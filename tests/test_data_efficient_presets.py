@@ -30,9 +30,9 @@ def _preset(name):
     return parse_config([os.path.join("gin_configs", "presets", name + ".gin")])
 
 
-def test_biggan_cifar10_base_is_kurach_resnet_with_the_papers_optimization():
+def test_biggan_cifar10_base_is_biggan_with_the_papers_optimization():
     cfg = _preset("biggan_cifar10")
-    assert (cfg.dataset, cfg.architecture, cfg.d_norm, cfg.z_dim) == ("cifar10", "resnet_cifar", "spectral", 128)
+    assert (cfg.dataset, cfg.architecture, cfg.d_norm, cfg.z_dim) == ("cifar10", "biggan", "spectral", 128)
     assert (cfg.loss, cfg.n_disc, cfg.g_lr, cfg.d_lr, cfg.beta1, cfg.beta2, cfg.batch_size, cfg.ema_decay) == (
         "hinge", 4, 2e-4, 2e-4, 0.0, 0.999, 50, 0.9999)
     assert cfg.augment == "none" and cfg.regularizers == () and cfg.eval_split == "test"
