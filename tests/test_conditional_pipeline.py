@@ -1,8 +1,13 @@
 """Labels through the pipeline: labelled sources, the engine's real batches, the labels D sees in a whole trial
 (before and after a resume), the conditional checks of the configuration, intra-class FID against scipy."""
+import dataclasses
 import json
 import os
 
+import jax
+import jax.numpy as jnp
+
+import gin
 import numpy as np
 import pytest
 import scipy.linalg
@@ -19,6 +24,14 @@ from gan_bench.train import run_trial
 from conditional_nets import LabelCheckD, LabelG, code
 
 CLASSES = 4
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+    """Trials and parsed configurations leave their bindings in gin; the next test starts without them."""
+    gin.clear_config()
+    yield
+    gin.clear_config()
 
 
 def label_painted_npz(path, n=40, seed=0):
@@ -205,3 +218,39 @@ def test_the_convolution_choice_times_conditional_nets_with_labels(tmp_path):
     choice = nets.choose_conv_impl("auto", lambda conv: engine_module.with_timing_labels(model), (8, 4),
                                    (16, 4, 4, 1), fixed_auto={}, cache_dir=str(tmp_path))
     assert choice.chosen in ("xla", "cpu_tuned")
+
+
+def test_tfds_labels_from_label_or_a_celeb_a_attribute():
+    images = [np.full((4, 4, 3), 10 * i, np.uint8) for i in range(3)]
+    source = [{"image": im, "label": 7 - i, "attributes": {"Male": i == 1, "Smiling": i != 1}}
+              for i, im in enumerate(images)]
+    by_label = tfds_data.TfdsDataset("cifar100", source, (4, 4, 3), 100, None)
+    np.testing.assert_array_equal(by_label.labels(np.arange(3)), [7, 6, 5])
+    by_attribute = tfds_data.TfdsDataset("celeb_a", source, (4, 4, 3), None, None, label_attribute="Male")
+    assert by_attribute.num_classes == 2
+    np.testing.assert_array_equal(by_attribute.labels(np.arange(3)), [0, 1, 0])
+    assert tfds_data.TfdsDataset("celeb_a", source, (4, 4, 3), None, None).labels(np.arange(3)) is None
+
+
+def test_batch_statistics_samples_of_a_conditional_g_are_its_training_mode_outputs(tmp_path):
+    """trial.g_bn_eval = 'batch' with a cBN generator: the samples equal G in training mode on the same latents
+    and classes; 'standing' runs with labels too."""
+    from gan_bench import nets
+    from gan_bench.gan.state import hparams_of, init_state
+    from gan_bench.train.evaluation import Evaluator
+    label_painted_npz(tmp_path / "train.npz")
+    bindings = ["trial.dataset = 'npz'", f"trial.data_dir = '{tmp_path}'", "trial.architecture = 'mlp'",
+                "trial.g_conditioning = 'cbn'", "trial.g_norm = 'batch'", "trial.g_bn_eval = 'batch'",
+                "trial.z_dim = 4"]
+    cfg = config.parse_config([], bindings)
+    dataset = data.load("npz", "train", str(tmp_path))
+    model = engine_module.build_model(cfg, dataset, conv=nets.conv_impl("xla"))
+    state = init_state(model, 0, hparams_of(cfg))
+    evaluator = Evaluator(cfg, model, dataset)
+    samples = evaluator.samples(cfg, state, 40)
+    z = model.sample_z(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0xE7A1), 40, truncated=True)
+    labels = np.arange(40, dtype=np.int32) % CLASSES
+    expected = model.generate(state.g.params, state.g.norm_collections, z, train=True, y=jnp.asarray(labels))[0]
+    np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
+    standing = Evaluator(dataclasses.replace(cfg, g_bn_eval="standing"), model, dataset)
+    assert np.all(np.isfinite(standing.samples(dataclasses.replace(cfg, g_bn_eval="standing"), state, 40)))

@@ -58,24 +58,30 @@ class Evaluator:
         return jax.jit(precision.with_precision(
             self.cfg.precision, functools.partial(bn_eval.standing_batch_stats, self.model.generator)))
 
-    def g_collections(self, cfg: TrialConfig, state, params, z_chunk):
-        """G's normalization collections for the samples of latents `z_chunk` under `trial.g_bn_eval`: the
-        running averages training kept; 'batch': the chunk's own batch statistics (the same numbers as G in
-        training mode on the chunk); 'standing': the averages of `bn_eval.STANDING_PASSES` training-mode passes
-        over fixed latents of `_SAMPLE_CHUNK` each, computed once per weights `params`."""
+    def g_collections(self, cfg: TrialConfig, state, params, z_chunk, y_chunk=None):
+        """G's normalization collections for the samples of latents `z_chunk` (classes `y_chunk` for a
+        conditional G) under `trial.g_bn_eval`: the running averages training kept; 'batch': the chunk's own
+        batch statistics (the same numbers as G in training mode on the chunk); 'standing': the averages of
+        `bn_eval.STANDING_PASSES` training-mode passes over fixed latents of `_SAMPLE_CHUNK` each (classes in
+        turn), computed once per weights `params`."""
         collections = state.g.norm_collections
         if cfg.g_bn_eval == "running" or not collections.get("batch_stats"):
             return collections
+        spectral = collections.get("spectral")
         if cfg.g_bn_eval == "batch":
-            stats = self._batch_moments(params, collections["batch_stats"], z_chunk[None])
+            stats = self._batch_moments(params, collections["batch_stats"], z_chunk[None],
+                                        None if y_chunk is None else y_chunk[None], spectral)
         else:
             cached = self.__dict__.get("_standing")
             if cached is not None and cached[0] is params:
                 return cached[1]
             key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), _STANDING_Z)
             z = self.model.sample_z(key, bn_eval.STANDING_PASSES * _SAMPLE_CHUNK)
+            y = self.sample_labels(bn_eval.STANDING_PASSES * _SAMPLE_CHUNK)
             stats = self._batch_moments(params, collections["batch_stats"],
-                                        z.reshape((bn_eval.STANDING_PASSES, _SAMPLE_CHUNK) + z.shape[1:]))
+                                        z.reshape((bn_eval.STANDING_PASSES, _SAMPLE_CHUNK) + z.shape[1:]),
+                                        None if y is None else y.reshape(bn_eval.STANDING_PASSES, _SAMPLE_CHUNK),
+                                        spectral)
         out = {**collections, "batch_stats": stats}
         if cfg.g_bn_eval == "standing":
             self.__dict__["_standing"] = (params, out)
@@ -98,10 +104,10 @@ class Evaluator:
         if labels is None:
             labels = self.sample_labels(n)
         params = self.generator_weights(cfg, state)
-        out = [np.asarray(self._sample(params, self.g_collections(cfg, state, params, z[i:i + _SAMPLE_CHUNK]),
-                                       z[i:i + _SAMPLE_CHUNK],
-                                       None if labels is None else labels[i:i + _SAMPLE_CHUNK]))
-               for i in range(0, n, _SAMPLE_CHUNK)]
+        chunks = [(z[i:i + _SAMPLE_CHUNK], None if labels is None else labels[i:i + _SAMPLE_CHUNK])
+                  for i in range(0, n, _SAMPLE_CHUNK)]
+        out = [np.asarray(self._sample(params, self.g_collections(cfg, state, params, z_chunk, y_chunk), z_chunk,
+                                       y_chunk)) for z_chunk, y_chunk in chunks]
         return np.concatenate(out)
 
     def class_grid(self, cfg: TrialConfig, state) -> np.ndarray:
