@@ -29,3 +29,13 @@ def pinned_precision():
     import jax  # pylint: disable=import-outside-toplevel
     with jax.default_matmul_precision("highest"):
         yield "highest"
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    """Every test starts and ends with no gin bindings: `parse_config` binds gin globally, and a binding left
+    behind (a preset's `batch_norm.decay`, say) silently changes the nets a later test builds."""
+    import gin  # pylint: disable=import-outside-toplevel
+    gin.clear_config()
+    yield
+    gin.clear_config()
