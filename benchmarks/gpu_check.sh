@@ -46,19 +46,9 @@ BUDGET=${GAN_BENCH_GPU_BUDGET_S:-$([ $TINY = 1 ] && echo 170 || echo 450)}
 # ---- wheels the image lacks ------------------------------------------------------------------------------
 SITE=$(mktemp -d "${TMPDIR:-/tmp}/gan_bench_site_XXXXXX")
 trap 'rm -rf "$SITE"' EXIT
-WHEELS=${GAN_BENCH_WHEELS:-$ROOT/build/gpu_wheels}
-for pair in gin:gin_config tensorboardX:tensorboardx tabulate:tabulate tqdm:tqdm absl:absl_py google.protobuf:protobuf; do
-    module=${pair%%:*}
-    wheel_prefix=${pair#*:}
-    if ! "$PY" -c "import $module" 2>/dev/null; then
-        wheel=$(ls "$WHEELS"/"$wheel_prefix"-*.whl 2>/dev/null | head -1)
-        if [ -n "$wheel" ] && "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$wheel" >>"$OUT/wheels.log" 2>&1; then
-            echo "installed $(basename "$wheel") (for import $module)" | tee -a "$OUT/wheels.log"
-        else
-            echo "missing: $module (no wheel in $WHEELS, or it did not install; see wheels.log)" | tee -a "$OUT/wheels.log"
-        fi
-    fi
-done
+. "$ROOT/benchmarks/offline_wheels.sh"
+offline_wheels "$PY" "$SITE" 0 gin:gin_config tensorboardX:tensorboardx tabulate:tabulate tqdm:tqdm absl:absl_py \
+    google.protobuf:protobuf 2>&1 | tee -a "$OUT/wheels.log"
 export PYTHONPATH="$SITE:$ROOT:$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_WAIT_POLICY=PASSIVE
 if [ $TINY = 1 ]; then  # cheap CPU compiles; the comparisons are between runs under the same flags

@@ -20,15 +20,8 @@ workers=${PACGAN_WORKERS:-8}
 PY=${PYTHON:-python3}
 SITE=$(mktemp -d "${TMPDIR:-/tmp}/gan_bench_site_XXXXXX")
 trap 'rm -rf "$SITE"' EXIT
-WHEELS=${GAN_BENCH_WHEELS:-$ROOT/build/gpu_wheels}
-for pair in gin:gin_config tensorboardX:tensorboardx absl:absl_py google.protobuf:protobuf; do
-  module=${pair%%:*}
-  if ! "$PY" -c "import $module" 2>/dev/null; then
-    wheel=$(ls "$WHEELS"/"${pair#*:}"-*.whl 2>/dev/null | head -1)
-    if [ -z "$wheel" ]; then echo "run_gpu.sh: $module is missing and $WHEELS has no wheel for it" >&2; exit 2; fi
-    "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$wheel"
-  fi
-done
+. benchmarks/offline_wheels.sh
+offline_wheels "$PY" "$SITE" 1 gin:gin_config tensorboardX:tensorboardx absl:absl_py google.protobuf:protobuf || exit 2
 export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$results"
 sweep="$results/sweep.gin"
