@@ -48,7 +48,8 @@ SITE=$(mktemp -d "${TMPDIR:-/tmp}/gan_bench_site_XXXXXX")
 trap 'rm -rf "$SITE"' EXIT
 . "$ROOT/benchmarks/offline_wheels.sh"
 offline_wheels "$PY" "$SITE" 0 gin:gin_config tensorboardX:tensorboardx tabulate:tabulate tqdm:tqdm absl:absl_py \
-    google.protobuf:protobuf 2>&1 | tee -a "$OUT/wheels.log"
+    google.protobuf:protobuf >> "$OUT/wheels.log" 2>&1
+grep -E "^(installed|missing)" "$OUT/wheels.log"
 export PYTHONPATH="$SITE:$ROOT:$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_WAIT_POLICY=PASSIVE
 if [ $TINY = 1 ]; then  # cheap CPU compiles; the comparisons are between runs under the same flags
