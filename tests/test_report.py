@@ -321,6 +321,13 @@ def test_training_logs_are_not_metrics():
     assert names == ["modes_2d", "metric_my_score"]
 
 
+def test_conditional_logs_are_not_metrics_and_intra_fid_has_its_table():
+    from gan_bench.gan import auxiliary  # pylint: disable=import-outside-toplevel
+    found = [*auxiliary.LOG_KEYS, "ortho", "intra_fid", "intra_fid_class_0", "intra_fid_class_7", "fid"]
+    assert [g.name for g in groups_for(found)] == ["fid", "intra_fid"]
+    assert [g.name for g in groups_for(found, rank_by=["intra_fid_class_7"])][-1] == "metric_intra_fid_class_7"
+
+
 def test_bad_input_raises_clear_errors(tmp_path, study, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no trial folders"):

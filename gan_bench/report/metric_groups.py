@@ -18,7 +18,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 # training diagnostics, not scores to tabulate.
 TRAINING_LOG_KEYS = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "cr", "bcr_real", "bcr_fake", "zcr_dis",
                      "zcr_gen", "lecam", "topk_k", "ada_p", "ada_rt",
-                     "began_k", "began_m", "ebgan_hinge", "ebgan_pt")
+                     "began_k", "began_m", "ebgan_hinge", "ebgan_pt", "ortho",
+                     "ac_real", "ac_fake", "rotation_real", "rotation_fake", "g_ac_fake", "g_rotation_fake")
+# Per-class details of a score (intra_fid_class_<c>): kept in metrics.jsonl, summarized by the score's mean.
+PER_CLASS_PREFIXES = ("intra_fid_class_",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +136,9 @@ FID = MetricGroup(
     name="fid", title="Images: FID with Inception Score and KID", source="fid", primary="fid",
     hidden=("is_std", "kid_std", "fid_std"),
     metrics=(Metric("fid", "FID", "min"), Metric("is_mean", "IS", "max"), Metric("kid_mean", "KID", "min")))
+INTRA_FID = MetricGroup(
+    name="intra_fid", title="Class-conditional images: intra-FID (FID per class, averaged; Miyato & Koyama 2018)",
+    source="intra_fid", primary="intra_fid", metrics=(Metric("intra_fid", "intra-FID", "min"),))
 _POLYGON_ZERO = ("no generated image lies within δ (polygon_prf.delta, RMS pixel distance) of a rendered "
                  "triangle")
 POLYGONS = MetricGroup(
@@ -160,7 +166,7 @@ MS_SSIM = MetricGroup(
     name="ms_ssim", title="MS-SSIM between generated pairs (lower: more diverse samples)", source="ms_ssim",
     primary="ms_ssim", metrics=(Metric("ms_ssim", "MS-SSIM", "min"),))
 
-GROUPS = (MODES_2D, STACKED_MNIST, FID, POLYGONS, PRECISION_RECALL, PRD, PRDC, MS_SSIM)
+GROUPS = (MODES_2D, STACKED_MNIST, FID, INTRA_FID, POLYGONS, PRECISION_RECALL, PRD, PRDC, MS_SSIM)
 
 
 def group_of(key: str) -> Optional[MetricGroup]:
@@ -196,6 +202,8 @@ def groups_for(found: Sequence[str], rank_by: Sequence[str] = ()) -> List[Metric
             chosen = [m for m in rank_by if m in group.keys]
             out.append(dataclasses.replace(group, primary=chosen[0]) if chosen else group)
     for key in sorted(found):
+        if key.startswith(PER_CLASS_PREFIXES) and key not in rank_by:
+            continue
         if group_of(key) is None and (key not in TRAINING_LOG_KEYS or key in rank_by):
             out.append(single_metric_group(key))
     return out
