@@ -30,6 +30,8 @@ TINY = {
     "dcgan": ["dcgan.g_width = 4", "dcgan.d_width = 4"],
     "sndcgan": ["sndcgan.g_width = 4", "sndcgan.d_width = 4"],
     "resnet_cifar": ["resnet_cifar.g_width = 8", "resnet_cifar.d_width = 8"],
+    "biggan": ["biggan.g_ch = 4", "biggan.d_ch = 4"],
+    "sagan": ["sagan.g_ch = 4", "sagan.d_ch = 4"],
     "began_autoencoder": ["began_autoencoder.width = 4", "began_autoencoder.code_dim = 4"],
     "ebgan_autoencoder": ["ebgan_autoencoder.g_width = 4", "ebgan_autoencoder.d_width = 4",
                           "ebgan_autoencoder.fc_width = 8", "ebgan_autoencoder.code_dim = 4"],
