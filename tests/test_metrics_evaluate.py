@@ -55,7 +55,7 @@ def images(rng, n, channels=3, size=16):
 
 def test_registry_names_and_unknown_metric_fails_before_compute(fake_inception, tmp_path):
     assert set(ev.METRICS.names()) == {"fid", "inception_score", "kid", "prd", "prdc", "ms_ssim", "modes_2d",
-                                       "stacked_mnist_modes", "polygon_prf"}
+                                       "stacked_mnist_modes", "polygon_prf", "intra_fid"}
     rng = np.random.default_rng(0)
     ctx = ev.EvalContext(real=images(rng, 8), fake=images(rng, 8), cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match="unknown metric 'fidd'"):
