@@ -110,8 +110,14 @@ def _train_two_steps(tmp_path, name, tiny):
     assert os.path.isfile(grid) == (cfg.g_conditioning in ("concat", "cbn"))
 
 
+# Two presets in the default suite cover every conditional path (cBN + projection + EMA; rotation heads); the
+# others take about a minute each on two cores, so they run with `pytest -m slow`.
+IN_DEFAULT_SUITE = ("biggan_cifar10", "ssgan_cifar10")
+
+
 @requires_shared("cifar10")
-@pytest.mark.parametrize("name", PRESETS + BIGGAN_METHODS)
+@pytest.mark.parametrize("name", [n if n in IN_DEFAULT_SUITE else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in PRESETS + BIGGAN_METHODS])
 def test_every_preset_trains_two_steps_at_tiny_width(tmp_path, name):
     _train_two_steps(tmp_path, name, tiny=True)
 
