@@ -106,7 +106,7 @@ def test_paper_table_markdown_layout_and_notes(study):
     assert "[paper_pacgan_table1.md]" in (out / "index.md").read_text()
 
 
-def test_source_of_presets():
+def test_source_of_presets(tmp_path):
     assert source_of(["gin_configs/presets/pacgan_ring.gin", "extra.gin"]) == "pacgan_table1"
-    assert source_of(["/abs/gin_configs/presets/pacgan_stacked_mnist.gin"]) == "pacgan_table2"
+    assert source_of([str(tmp_path / "gin_configs/presets/pacgan_stacked_mnist.gin")]) == "pacgan_table2"
     assert source_of(["gin_configs/presets/ring8_mlp.gin"]) is None and source_of(None) is None
