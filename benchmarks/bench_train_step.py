@@ -1,15 +1,19 @@
 """Train-step throughput of gan_bench (jitted `Engine.step`) vs the same networks in PyTorch, side by side.
 
 Both frameworks run the same work per generator step: `n_disc` D updates on concat(real, fake) and one G
-update (D again on concat(real, fake)), non-saturating loss, Adam, batch B of 32x32x3. gan_bench runs
-`Engine.step` (compiled once; compile time reported apart), PyTorch runs `torch_nets.TorchGANStep`. The
-repetitions alternate (A B A B ...) so both see the same machine load, and the medians are compared.
-"images/s" counts real images consumed: n_disc * B per generator step. Ratio = gan_bench / torch images/s
-(> 1: gan_bench faster).
+update (D again on concat(real, fake)), non-saturating loss, Adam, batch B of 32x32x3. `biggan` runs its
+preset instead (`PRESETS`: gin_configs/presets/biggan_cifar10.gin, BigGAN's CIFAR-10 setting): class-conditional
+on a labelled noise dataset (10 classes; G's labels drawn uniformly, D judges real images with their labels),
+hinge loss, Adam betas (0, 0.999), EMA of G, and by default batch 50 and n_disc 4 (`NET_DEFAULTS`; --batch and
+--n_disc, when given, apply to every net). gan_bench runs `Engine.step` (compiled once; compile time reported
+apart), PyTorch runs `torch_nets.TorchGANStep`. The repetitions alternate (A B A B ...) so both see the same
+machine load, and the medians are compared. "images/s" counts real images consumed: n_disc * B per generator
+step. Ratio = gan_bench / torch images/s (> 1: gan_bench faster).
 
   python3 benchmarks/bench_train_step.py                       # default: ~10 min on 2 busy cores (DCGAN's
                                                                # XLA step alone ~1 min there, see BENCHMARKS.md)
   python3 benchmarks/bench_train_step.py --nets dcgan,sndcgan,resnet_cifar --n_disc 1,5 --reps 5 --ops
+  python3 benchmarks/bench_train_step.py --nets biggan --reps 3                # batch 50, n_disc 4
   python3 benchmarks/bench_train_step.py --torch_compile --precision tf32   # + PyTorch after torch.compile
 
 `--torch_compile` adds a column: the same PyTorch step with G and D wrapped in `torch.compile` (compile time
@@ -39,6 +43,15 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 D_NORM = {"dcgan": "none", "sndcgan": "spectral", "resnet_cifar": "spectral"}  # the presets' choices
+# Nets benchmarked under a preset's bindings (paths from the repository root); the dataset is replaced by
+# labelled noise of the preset dataset's shape and classes, the batch and n_disc by the benchmark's.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRESETS = {"biggan": os.path.join("gin_configs", "presets", "biggan_cifar10.gin")}
+PRESET_CLASSES = {"biggan": 10}  # CIFAR-10
+NETS = tuple(D_NORM) + tuple(PRESETS)
+# (batch, n_disc) of a net when the command line gives none: the presets' own for the preset nets.
+NET_DEFAULTS = {"biggan": (50, (4,))}
+DEFAULT_BATCH, DEFAULT_N_DISC = 64, (1,)
 
 
 def machine_info() -> dict:
@@ -88,29 +101,39 @@ def set_precision(name: str) -> None:
         torch.backends.cudnn.allow_tf32 = tf32
 
 
-def register_noise_dataset(shape) -> str:
-    """Register (once) a dataset of 1024 random uint8 images of `shape` (H, W, C); returns its name.
+def register_noise_dataset(shape, num_classes: int = 0) -> str:
+    """Register (once) a dataset of 1024 random uint8 images of `shape` (H, W, C), with `num_classes` > 0
+    also random labels in [0, num_classes); returns its name.
 
-    Speed does not depend on pixel values, and this keeps the benchmarks free of downloads.
+    Speed does not depend on pixel values or labels, and this keeps the benchmarks free of downloads.
     """
     from gan_bench.data import DATASETS, ArrayDataset  # pylint: disable=import-outside-toplevel
-    name = "bench_noise_" + "x".join(str(s) for s in shape)
+    name = "bench_noise_" + "x".join(str(s) for s in shape) + (f"_c{num_classes}" if num_classes else "")
     if name not in DATASETS:
         def loader(split="train", data_dir=None, **options):
             del split, data_dir, options
-            images = np.random.default_rng(0).integers(0, 256, (1024,) + tuple(shape), dtype=np.uint8)
-            return ArrayDataset(name, images)
+            rng = np.random.default_rng(0)
+            images = rng.integers(0, 256, (1024,) + tuple(shape), dtype=np.uint8)
+            if not num_classes:
+                return ArrayDataset(name, images)
+            labels = rng.integers(0, num_classes, 1024, dtype=np.int64)
+            return ArrayDataset(name, images, labels, num_classes)
         DATASETS.register(name)(loader)
     return name
 
 
 def trial_config(arch: str, shape, batch: int, n_disc: int, extra=()):
-    """A `TrialConfig` for `arch` on noise images of `shape`; `extra`: more gin bindings."""
+    """A `TrialConfig` for `arch` on noise images of `shape`; `extra`: more gin bindings. A net of `PRESETS`
+    takes its preset's bindings (on labelled noise with the preset's classes), the others the bindings of
+    this benchmark's non-saturating setting below."""
     from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
+    run = [f"trial.batch_size = {batch}", f"trial.n_disc = {n_disc}", *extra]
+    if arch in PRESETS:
+        data = f"trial.dataset = '{register_noise_dataset(shape, PRESET_CLASSES[arch])}'"
+        return parse_config((os.path.join(_ROOT, PRESETS[arch]),), [data, *run])
     bindings = [f"trial.dataset = '{register_noise_dataset(shape)}'", f"trial.architecture = '{arch}'",
                 f"trial.d_norm = '{D_NORM.get(arch, 'none')}'", "trial.g_norm = 'batch'", "trial.z_dim = 128",
-                f"trial.batch_size = {batch}", f"trial.n_disc = {n_disc}", "trial.loss = 'non_saturating'",
-                "trial.optimizer = 'adam'", *extra]
+                "trial.loss = 'non_saturating'", "trial.optimizer = 'adam'", *run]
     return parse_config((), bindings)
 
 
@@ -171,26 +194,35 @@ def im2col_engine(engine):
     from gan_bench.gan.train_step import train_step  # pylint: disable=import-outside-toplevel
     model = dataclasses.replace(engine.model, generator=engine.model.generator.clone(conv=all_im2col()),
                                 discriminator=engine.model.discriminator.clone(conv=all_im2col()))
-    return types.SimpleNamespace(step=jax.jit(functools.partial(train_step, model), donate_argnums=0))
+    step = functools.partial(train_step, model)
+    if engine.labelled:  # the batch is (images, labels), as `Engine.step` takes it
+        step = (lambda state, batch, _step=step: _step(state, batch[0], batch[1]))
+    return types.SimpleNamespace(step=jax.jit(step, donate_argnums=0))
 
 
 def n_params(tree) -> int:
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(tree)))
 
 
-def compiled_torch_step(torch_nets, g, d, cfg, real_t, backend: str = "inductor"):
+def torch_step_of(torch_nets, g, d, cfg, num_classes: int):
+    """The PyTorch step with the trial's settings: loss, learning rates, Adam betas, EMA decay, classes."""
+    return torch_nets.TorchGANStep(g, d, cfg.z_dim, lr=cfg.g_lr, d_lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2),
+                                   ema_decay=cfg.ema_decay, loss=cfg.loss, num_classes=num_classes)
+
+
+def compiled_torch_step(torch_nets, g, d, cfg, real_t, backend: str = "inductor", labels_t=None,
+                        num_classes: int = 0):
     """(TorchGANStep with G and D under `torch.compile`, compile seconds), or (None, note) when torch.compile
     is missing or fails on these nets (the note says why)."""
     import torch  # pylint: disable=import-outside-toplevel
     if not hasattr(torch, "compile"):
         return None, f"torch {torch.__version__} has no torch.compile"
     try:
-        step = torch_nets.TorchGANStep(torch.compile(g, backend=backend),
-                                       torch.compile(d, backend=backend), cfg.z_dim, lr=cfg.g_lr,
-                                       betas=(cfg.beta1, cfg.beta2))
+        step = torch_step_of(torch_nets, torch.compile(g, backend=backend), torch.compile(d, backend=backend),
+                             cfg, num_classes)
         t0 = time.perf_counter()
-        step.step(real_t)  # compiles G and D (forward and backward)
-        step.step(real_t)  # and any recompilation after the first call's guards
+        step.step(real_t, labels_t)  # compiles G and D (forward and backward)
+        step.step(real_t, labels_t)  # and any recompilation after the first call's guards
         torch_nets.synchronize(real_t.device)
         return step, time.perf_counter() - t0
     except Exception as e:  # pylint: disable=broad-except  # inductor needs a compiler, triton, ...
@@ -226,7 +258,9 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
             box["state2"], seconds = run_steps(engine2, box["state2"], real, steps)
             return seconds
         columns["im2col"] = im2col_run
+    num_classes = engine.model.num_classes
     row = {"arch": arch, "d_norm": cfg.d_norm, "n_disc": n_disc, "batch": batch, "reps": reps, "steps": steps,
+           "loss": cfg.loss, "num_classes": num_classes, "preset": PRESETS.get(arch),
            "conv_impl": engine.conv.chosen,
            "params_g": [n_params(box["state"].g.params)], "params_d": [n_params(box["state"].d.params)],
            "compile_s": compile_s}
@@ -235,33 +269,36 @@ def bench_pair(arch: str, n_disc: int, batch: int, reps: int, steps: int, im2col
     else:
         import torch_nets  # pylint: disable=import-outside-toplevel
         device = torch_nets.torch_device(torch_device)
-        g, d = (net.to(device) for net in torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm,
-                                                             g_norm=cfg.g_norm))
+        build = lambda: (net.to(device) for net in torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm,
+                                                                     g_norm=cfg.g_norm, num_classes=num_classes))
+        g, d = build()
         row["torch_device"] = str(device)
         row["params_g"].append(torch_nets.count_params(g))
         row["params_d"].append(torch_nets.count_params(d))
-        real_t = torch.from_numpy(np.array(real)).permute(0, 1, 4, 2, 3).contiguous().to(device)  # NHWC -> NCHW
+        images, labels = real if engine.labelled else (real, None)
+        real_t = torch.from_numpy(np.array(images)).permute(0, 1, 4, 2, 3).contiguous().to(device)  # NHWC -> NCHW
+        labels_t = None if labels is None else torch.from_numpy(np.array(labels)).long().to(device)
 
         def torch_timer(torch_step):
             def run():
                 t = time.perf_counter()
                 for _ in range(steps):
-                    torch_step.step(real_t)
+                    torch_step.step(real_t, labels_t)
                 torch_nets.synchronize(device)
                 return time.perf_counter() - t
             return run
         if torch_compile:  # built first: compiling copies nothing, but the eager step would move the weights on
-            g_c, d_c = (net.to(device) for net in torch_nets.build(arch, z_dim=cfg.z_dim, d_norm=cfg.d_norm,
-                                                                     g_norm=cfg.g_norm))
-            compiled, info = compiled_torch_step(torch_nets, g_c, d_c, cfg, real_t, compile_backend)
+            g_c, d_c = build()
+            compiled, info = compiled_torch_step(torch_nets, g_c, d_c, cfg, real_t, compile_backend, labels_t,
+                                                 num_classes)
             row["torch_compile_backend"] = compile_backend
             if compiled is None:
                 notes.append(info)
             else:
                 row["torch_compile_s"] = info
                 columns["torch_compiled"] = torch_timer(compiled)
-        torch_step = torch_nets.TorchGANStep(g, d, cfg.z_dim, lr=cfg.g_lr, betas=(cfg.beta1, cfg.beta2))
-        torch_step.step(real_t)  # warm-up (oneDNN primitive caches, cuDNN autotuning)
+        torch_step = torch_step_of(torch_nets, g, d, cfg, num_classes)
+        torch_step.step(real_t, labels_t)  # warm-up (oneDNN primitive caches, cuDNN autotuning)
         columns["torch"] = torch_timer(torch_step)
     names = list(columns)
     times = dict(zip(names, interleaved([columns[n] for n in names], reps)))
@@ -369,11 +406,25 @@ def run_ops(batch: int, reps: int, torch_device: str = "cpu") -> list:
     return rows
 
 
+def net_plan(net: str, batch, n_disc):
+    """(batch, [n_disc, ...]) of `net`: the command line's values where given (`batch` an int, `n_disc` a comma
+    list), else the net's defaults (`NET_DEFAULTS`, the others 64 and 1). ValueError for values below 1."""
+    default_batch, default_n_disc = NET_DEFAULTS.get(net, (DEFAULT_BATCH, DEFAULT_N_DISC))
+    batch = default_batch if batch is None else batch
+    try:
+        n_discs = list(default_n_disc) if n_disc is None else [int(x) for x in n_disc.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--n_disc: expected a comma list of integers, got {n_disc!r}") from None
+    if not n_discs or min(n_discs) < 1 or batch < 1:
+        raise ValueError(f"--n_disc and --batch must be >= 1; got n_disc {n_disc!r}, batch {batch!r}")
+    return batch, n_discs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nets", default="dcgan,sndcgan", help="comma list of dcgan, sndcgan, resnet_cifar")
-    p.add_argument("--n_disc", default="1", help="comma list, e.g. 1,5")
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--nets", default="dcgan,sndcgan", help=f"comma list of {', '.join(NETS)}")
+    p.add_argument("--n_disc", help="comma list, e.g. 1,5 (default: 1; biggan: its preset's 4)")
+    p.add_argument("--batch", type=int, help="default: 64; biggan: its preset's 50")
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions per framework (median)")
     p.add_argument("--steps", type=int, default=1, help="generator steps per repetition")
     p.add_argument("--no_im2col", action="store_true", help="skip the gan_bench-with-im2col-convs column")
@@ -390,12 +441,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write all figures to this file (atomically)")
     args = p.parse_args(argv)
     nets = [n for n in args.nets.split(",") if n]
-    unknown = sorted(set(nets) - set(D_NORM))
+    unknown = sorted(set(nets) - set(NETS))
     if unknown:
-        raise ValueError(f"--nets: unknown {unknown}; choose from {sorted(D_NORM)}")
-    n_discs = [int(x) for x in args.n_disc.split(",")]
-    if min(n_discs) < 1 or args.batch < 1 or args.reps < 1 or args.steps < 1:
-        raise ValueError("--n_disc, --batch, --reps and --steps must be >= 1")
+        raise ValueError(f"--nets: unknown {unknown}; choose from {sorted(NETS)}")
+    plans = {net: net_plan(net, args.batch, args.n_disc) for net in nets}
+    if args.reps < 1 or args.steps < 1:
+        raise ValueError("--reps and --steps must be >= 1")
     set_precision(args.precision)
     torch = import_torch()
     if torch is not None:
@@ -405,18 +456,19 @@ def main(argv=None) -> int:
     print(json.dumps(info))
     rows = []
     result = {"machine": info, "command": " ".join(sys.argv), "train_step": rows}
-    header = (f"{'net':13s} {'n_disc':>6s} {'G params jax/torch':>21s} {'compile s':>9s} {'jax img/s':>9s} "
+    header = (f"{'net':13s} {'batch':>5s} {'n_disc':>6s} {'loss':>14s} {'G params jax/torch':>21s} {'compile s':>9s} {'jax img/s':>9s} "
               f"{'torch img/s':>11s} {'jax/torch':>9s} {'compiled img/s':>14s} {'jax/compiled':>12s} "
               f"{'im2col img/s':>12s} {'im2col/torch':>12s}")
     print(header)
     nan = float("nan")
     for arch in nets if not args.ops_only else []:
+        batch, n_discs = plans[arch]
         for n_disc in n_discs:
-            r = bench_pair(arch, n_disc, args.batch, args.reps, args.steps, not args.no_im2col, args.torch_device,
+            r = bench_pair(arch, n_disc, batch, args.reps, args.steps, not args.no_im2col, args.torch_device,
                            args.torch_compile, args.torch_compile_backend)
             rows.append(r)
             params_g = "/".join(f"{x:,d}" for x in r["params_g"])
-            print(f"{arch:13s} {n_disc:6d} {params_g:>21s} {r['compile_s']:9.1f} {r['jax_img_s']:9.1f} "
+            print(f"{arch:13s} {batch:5d} {n_disc:6d} {r['loss']:>14s} {params_g:>21s} {r['compile_s']:9.1f} {r['jax_img_s']:9.1f} "
                   f"{r.get('torch_img_s', nan):11.1f} {r.get('ratio', nan):9.2f} "
                   f"{r.get('torch_compiled_img_s', nan):14.1f} {r.get('ratio_vs_compiled', nan):12.2f} "
                   f"{r.get('im2col_img_s', nan):12.1f} {r.get('im2col_ratio', nan):12.2f}", flush=True)
@@ -425,7 +477,7 @@ def main(argv=None) -> int:
             if args.json:  # after every row: a run stopped by a time limit keeps what it measured
                 write_json(args.json, result)
     if args.ops or args.ops_only:
-        result["ops"] = run_ops(args.batch, args.reps, args.torch_device)
+        result["ops"] = run_ops(DEFAULT_BATCH if args.batch is None else args.batch, args.reps, args.torch_device)
     if args.json:
         write_json(args.json, result)
     return 0

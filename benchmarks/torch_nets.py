@@ -16,8 +16,23 @@ comparison is "the same network in each framework's idiomatic form":
   128 -> 128 (down), two 128 -> 128; ReLU, global mean, linear 128 -> 1. Every block has a 3x3 conv shortcut
   (compare_gan's `conv_shortcut`); "up" is zero-insertion unpooling before the conv, "down" 2x2 average
   pooling after it.
+- `biggan` (Brock et al. 2019; BigGAN-PyTorch `BigGAN.py` G_arch / D_arch [32] and `layers.py` GBlock, DBlock,
+  ccbn, as gan_bench's `nets/big_resnet.py` builds them for 32x32 with `biggan.py`'s BIGGAN_32: G_ch = D_ch =
+  64, class-conditional, spectral norm in G and D). G: SN linear z -> 4x4x256, three blocks 256 -> 256 (cBN,
+  ReLU, nearest 2x up-sampling, SN conv 3x3, cBN, ReLU, SN conv 3x3, plus an SN 1x1-conv shortcut), BN, ReLU,
+  SN conv 3x3 -> C, tanh. cBN: batch norm without affine, then per-class gain and bias tables (BigGAN-PyTorch's
+  ccbn without a shared embedding: two nn.Embedding tables; the gain table starts at 1 here, as gan_bench's,
+  where theirs adds 1 to a table that starts near 0). D: blocks 3 -> 256 (down), 256 -> 256 (down),
+  256 -> 256, 256 -> 256 (conv 3x3, ReLU, conv 3x3, 2x2 average pooling where the block goes down; every block
+  but the first starts with a ReLU; a 1x1-conv shortcut where the channels change or the block goes down,
+  pooled before the conv in the first block and after it in the others), ReLU, sum over H and W, SN linear
+  256 -> 1 plus the projection <embed(y), phi> with an SN embedding table (BigGAN-PyTorch `SNEmbedding`).
+  4,304,387 parameters in G and 4,207,361 in D with 10 classes. The G shortcut's 1x1 conv runs before the
+  up-sampling (the same map: both are per-pixel, and a quarter of the work), as gan_bench runs it;
+  BigGAN-PyTorch up-samples first.
 
-Shapes: G(z [B, z_dim]) -> [B, C, H, W]; D(x [B, C, H, W]) -> logits [B]. Only H = W = 32 is needed here.
+Shapes: G(z [B, z_dim]) -> [B, C, H, W]; D(x [B, C, H, W]) -> logits [B]; the conditional nets take labels y
+[B] (int64) as a second argument, G(z, y) and D(x, y). Only H = W = 32 is needed here.
 """
 import torch
 import torch.nn.functional as F
@@ -174,17 +189,130 @@ class ResNetDiscriminator(nn.Module):
         return self.fc(h)[:, 0]
 
 
+def _spectral(layer: nn.Module) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(layer)
+
+
+class ClassConditionalBatchNorm(nn.Module):
+    """x [B, C, H, W], y [B] -> BN(x) * gain[y] + bias[y]: batch norm without its own scale and offset, then
+    per-class rows of a gain table (starts at 1) and a bias table (starts at 0)."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, eps=1e-3, momentum=0.001, affine=False)
+        self.gain, self.bias = nn.Embedding(num_classes, channels), nn.Embedding(num_classes, channels)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x, y):
+        return self.bn(x) * self.gain(y)[:, :, None, None] + self.bias(y)[:, :, None, None]
+
+
+class BigGANGeneratorBlock(nn.Module):
+    """BigGAN-PyTorch `GBlock`: cBN, ReLU, up 2x, conv 3x3, cBN, ReLU, conv 3x3, plus the 1x1-conv shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, num_classes: int):
+        super().__init__()
+        self.bn1, self.bn2 = ClassConditionalBatchNorm(c_in, num_classes), ClassConditionalBatchNorm(c_out, num_classes)
+        self.conv1 = _spectral(nn.Conv2d(c_in, c_out, 3, 1, 1))
+        self.conv2 = _spectral(nn.Conv2d(c_out, c_out, 3, 1, 1))
+        self.conv_sc = _spectral(nn.Conv2d(c_in, c_out, 1))
+
+    def forward(self, x, y):
+        h = self.conv1(F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2))
+        h = self.conv2(F.relu(self.bn2(h, y)))
+        return h + F.interpolate(self.conv_sc(x), scale_factor=2)
+
+
+class BigGANGenerator(nn.Module):
+    """BigGAN's 32x32 G (G_arch[32], G_ch = `ch`): see the module docstring."""
+
+    def __init__(self, z_dim: int, channels: int = 3, g_norm: str = "batch", num_classes: int = 10, ch: int = 64):
+        super().__init__()
+        if g_norm != "batch":
+            raise ValueError(f"torch_nets: biggan's G normalizes with class-conditional batch norm; g_norm must "
+                             f"be batch, got {g_norm!r}")
+        self.width = 4 * ch
+        self.fc = _spectral(nn.Linear(z_dim, 4 * 4 * self.width))
+        self.blocks = nn.ModuleList(BigGANGeneratorBlock(self.width, self.width, num_classes) for _ in range(3))
+        self.bn = _bn(self.width)
+        self.out = _spectral(nn.Conv2d(self.width, channels, 3, 1, 1))
+
+    def forward(self, z, y):
+        h = self.fc(z).view(-1, self.width, 4, 4)
+        for block in self.blocks:
+            h = block(h, y)
+        return torch.tanh(self.out(F.relu(self.bn(h))))
+
+
+class BigGANDiscriminatorBlock(nn.Module):
+    """BigGAN-PyTorch `DBlock` (wide): [ReLU,] conv 3x3, ReLU, conv 3x3, [avg pool 2x2,] plus the shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, downsample: bool, preactivation: bool, layer):
+        super().__init__()
+        self.downsample, self.preactivation = downsample, preactivation
+        self.conv1, self.conv2 = layer(nn.Conv2d(c_in, c_out, 3, 1, 1)), layer(nn.Conv2d(c_out, c_out, 3, 1, 1))
+        self.conv_sc = layer(nn.Conv2d(c_in, c_out, 1)) if c_in != c_out or downsample else None
+
+    def _down(self, t):
+        return F.avg_pool2d(t, 2) if self.downsample else t
+
+    def forward(self, x):
+        h = F.relu(x) if self.preactivation else x
+        h = self._down(self.conv2(F.relu(self.conv1(h))))
+        if self.conv_sc is None:
+            return h + x
+        if self.preactivation:
+            return h + self._down(self.conv_sc(x))
+        return h + self.conv_sc(self._down(x))
+
+
+class BigGANDiscriminator(nn.Module):
+    """BigGAN's 32x32 projection D (D_arch[32], D_ch = `ch`): see the module docstring."""
+
+    def __init__(self, channels: int = 3, d_norm: str = "spectral", num_classes: int = 10, ch: int = 64):
+        super().__init__()
+        if d_norm not in ("spectral", "none"):
+            raise ValueError(f"torch_nets: biggan's D takes d_norm spectral or none, got {d_norm!r}")
+        layer = lambda l: _d_layer(l, d_norm)
+        width = 4 * ch
+        self.blocks = nn.Sequential(
+            BigGANDiscriminatorBlock(channels, width, True, False, layer),
+            BigGANDiscriminatorBlock(width, width, True, True, layer),
+            BigGANDiscriminatorBlock(width, width, False, True, layer),
+            BigGANDiscriminatorBlock(width, width, False, True, layer))
+        self.fc = layer(nn.Linear(width, 1))
+        self.embed = layer(nn.Embedding(num_classes, width))
+
+    def forward(self, x, y):
+        phi = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        return self.fc(phi)[:, 0] + (self.embed(y) * phi).sum(dim=1)
+
+
 FAMILIES = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "sndcgan": (SNDCGANGenerator, SNDCGANDiscriminator),
     "resnet_cifar": (ResNetGenerator, ResNetDiscriminator),
 }
+CONDITIONAL_FAMILIES = {"biggan": (BigGANGenerator, BigGANDiscriminator)}  # G(z, y), D(x, y)
 
 
-def build(name: str, *, z_dim: int, channels: int = 3, d_norm: str = "none", g_norm: str = "batch"):
-    """(G, D) of family `name` for 32x32 images with `channels` colors."""
+def build(name: str, *, z_dim: int, channels: int = 3, d_norm: str = "none", g_norm: str = "batch",
+          num_classes: int = 0):
+    """(G, D) of family `name` for 32x32 images with `channels` colors; the conditional families
+    (`CONDITIONAL_FAMILIES`) need `num_classes` >= 2, the others take none (0)."""
+    if name in CONDITIONAL_FAMILIES:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"torch_nets: {name} is class-conditional; num_classes must be an integer >= 2, "
+                             f"got {num_classes!r}")
+        _check_norms(d_norm, g_norm)
+        g_cls, d_cls = CONDITIONAL_FAMILIES[name]
+        return g_cls(z_dim, channels, g_norm, num_classes), d_cls(channels, d_norm, num_classes)
     if name not in FAMILIES:
-        raise ValueError(f"torch_nets: unknown network {name!r}; known: {', '.join(sorted(FAMILIES))}")
+        known = sorted(FAMILIES) + sorted(CONDITIONAL_FAMILIES)
+        raise ValueError(f"torch_nets: unknown network {name!r}; known: {', '.join(known)}")
+    if num_classes:
+        raise ValueError(f"torch_nets: {name} is unconditional; num_classes must be 0, got {num_classes!r}")
     _check_norms(d_norm, g_norm)
     g_cls, d_cls = FAMILIES[name]
     return g_cls(z_dim, channels, g_norm), d_cls(channels, d_norm)
@@ -206,37 +334,74 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def non_saturating_loss(real_logits, fake_logits):
+    """Goodfellow et al. 2014 (gan_bench `losses.non_saturating`): (D's loss, G's loss)."""
+    return (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean(), F.softplus(-fake_logits).mean())
+
+
+def hinge_loss(real_logits, fake_logits):
+    """Lim & Ye 2017 (gan_bench `losses.hinge`, BigGAN-PyTorch `loss_hinge_dis` / `loss_hinge_gen`)."""
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean(), -fake_logits.mean()
+
+
+LOSSES = {"non_saturating": non_saturating_loss, "hinge": hinge_loss}
+
+
 class TorchGANStep:
     """The work of gan_bench's `train_step` in PyTorch: `n_disc` D updates, then one G update.
 
     As in gan_bench (and compare_gan), D sees real and fake in one concatenated batch in both updates; the
-    loss is the non-saturating GAN loss (Goodfellow et al. 2014); Adam for both; the G EMA is updated after
-    every G step. D's parameters are frozen during the G backward pass (PyTorch would otherwise compute D
-    weight gradients that nobody uses; XLA drops them by dead-code elimination).
-    `step(real)`: real [n_disc, B, C, H, W], on the device of the nets.
+    loss is `loss` (a key of `LOSSES`: the non-saturating GAN loss of Goodfellow et al. 2014 by default, or the
+    hinge loss); Adam for both (G at `lr`, D at `d_lr`, default `lr`); the G EMA is updated after every G step.
+    D's parameters are frozen during the G backward pass (PyTorch would otherwise compute D weight gradients
+    that nobody uses; XLA drops them by dead-code elimination).
+    With `num_classes` > 0 the nets are class-conditional, G(z, y) and D(x, y), as in gan_bench: each G call
+    draws its labels uniformly from the classes, the real batches come with theirs, and D judges
+    [real; fake] with [y_real; y_fake].
+    `step(real, labels=None)`: real [n_disc, B, C, H, W] and, exactly when conditional, labels [n_disc, B]
+    (int64), on the device of the nets.
     """
 
-    def __init__(self, g: nn.Module, d: nn.Module, z_dim: int, lr=2e-4, betas=(0.5, 0.999), ema_decay=0.0):
+    def __init__(self, g: nn.Module, d: nn.Module, z_dim: int, lr=2e-4, betas=(0.5, 0.999), ema_decay=0.0, *,
+                 d_lr=None, loss: str = "non_saturating", num_classes: int = 0):
+        if loss not in LOSSES:
+            raise ValueError(f"TorchGANStep: loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0 or num_classes == 1:
+            raise ValueError(f"TorchGANStep: num_classes must be 0 (unconditional) or an integer >= 2, "
+                             f"got {num_classes!r}")
         self.g, self.d, self.z_dim, self.ema_decay = g.train(), d.train(), z_dim, ema_decay
+        self.loss_fn, self.num_classes = LOSSES[loss], num_classes
         self.opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
-        self.opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas)
+        self.opt_d = torch.optim.Adam(d.parameters(), lr=lr if d_lr is None else d_lr, betas=betas)
         self.ema = [p.detach().clone() for p in g.parameters()]
 
-    def _d_update(self, real):
+    def _fakes(self, n: int, device):
+        """(G's samples of n fresh latents, their labels or None)."""
+        z = torch.randn(n, self.z_dim, device=device)
+        if not self.num_classes:
+            return self.g(z), None
+        y = torch.randint(0, self.num_classes, (n,), device=device)
+        return self.g(z, y), y
+
+    def _judge(self, real, fake, y_real, y_fake):
+        """D's (real logits, fake logits) from one pass over [real; fake]."""
+        x = torch.cat([real, fake])
+        logits = self.d(x) if y_real is None else self.d(x, torch.cat([y_real, y_fake]))
+        return logits.chunk(2)
+
+    def _d_update(self, real, y_real):
         with torch.no_grad():
-            fake = self.g(torch.randn(real.shape[0], self.z_dim, device=real.device))
-        real_logits, fake_logits = self.d(torch.cat([real, fake])).chunk(2)
-        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+            fake, y_fake = self._fakes(real.shape[0], real.device)
+        d_loss, _ = self.loss_fn(*self._judge(real, fake, y_real, y_fake))
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         return d_loss
 
-    def _g_update(self, real):
+    def _g_update(self, real, y_real):
         self.d.requires_grad_(False)
-        fake = self.g(torch.randn(real.shape[0], self.z_dim, device=real.device))
-        _, fake_logits = self.d(torch.cat([real, fake])).chunk(2)
-        g_loss = F.softplus(-fake_logits).mean()
+        fake, y_fake = self._fakes(real.shape[0], real.device)
+        _, g_loss = self.loss_fn(*self._judge(real, fake, y_real, y_fake))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -245,9 +410,16 @@ class TorchGANStep:
             torch._foreach_lerp_(self.ema, [p.detach() for p in self.g.parameters()], 1.0 - self.ema_decay)
         return g_loss
 
-    def step(self, real):
+    def step(self, real, labels=None):
         if real.dim() != 5:
             raise ValueError(f"TorchGANStep.step: real must be [n_disc, B, C, H, W], got {tuple(real.shape)}")
-        d_losses = [self._d_update(real[i]) for i in range(real.shape[0])]
-        g_loss = self._g_update(real[-1])
+        if bool(self.num_classes) != (labels is not None):
+            raise ValueError(f"TorchGANStep.step: labels must be given exactly when the nets are conditional "
+                             f"(num_classes = {self.num_classes}, labels given: {labels is not None})")
+        if labels is not None and tuple(labels.shape) != tuple(real.shape[:2]):
+            raise ValueError(f"TorchGANStep.step: labels must have shape {tuple(real.shape[:2])}, "
+                             f"got {tuple(labels.shape)}")
+        label = (lambda i: None) if labels is None else (lambda i: labels[i])
+        d_losses = [self._d_update(real[i], label(i)) for i in range(real.shape[0])]
+        g_loss = self._g_update(real[-1], label(real.shape[0] - 1))
         return float(torch.stack(d_losses).mean().detach()), float(g_loss.detach())
