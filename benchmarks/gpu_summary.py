@@ -86,10 +86,11 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
                      f"jax {machine.get('jax')}, torch {machine.get('torch', '-')}, precision {machine.get('precision')}")
     lines.append("stages: " + ", ".join(f"{s['stage']} {s['state']} ({s['seconds']} s)" for s in summary["stages"]))
     if "train_step" in summary:
-        lines.append(f"train step (img/s)  {'jax':>9s} {'torch':>9s} {'compiled':>9s} {'jax/torch':>9s} "
+        lines.append(f"{'train step (img/s)':30s} {'jax':>9s} {'torch':>9s} {'compiled':>9s} {'jax/torch':>9s} "
                      f"{'jax/compiled':>12s}")
         for r in summary["train_step"]:
-            lines.append(f"  {r['arch']:17s} {_fmt(r['jax_img_s'], '9.1f')} {_fmt(r['torch_img_s'], '9.1f')} "
+            what = f"{r['arch']} B {r['batch']}, n_disc {r['n_disc']}"  # biggan runs its preset's 50 and 4
+            lines.append(f"  {what:28s} {_fmt(r['jax_img_s'], '9.1f')} {_fmt(r['torch_img_s'], '9.1f')} "
                          f"{_fmt(r['torch_compiled_img_s'], '9.1f')} {_fmt(r['ratio'], '9.2f')} "
                          f"{_fmt(r['ratio_vs_compiled'], '12.2f')}" + "".join(f"  [{n}]" for n in r["notes"]))
     if "population" in summary:
