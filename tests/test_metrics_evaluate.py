@@ -100,7 +100,7 @@ def test_image_metrics_protocol_records_and_cached_reference(fake_inception, tmp
     assert row["fid_protocol"] == {
         "features": "inception_pool3", "network": "stand_in", "weights_sha256": "ab" * 32, "resize": "bilinear",
         "precision": "float32", "real_dataset": "cifar10", "real_split": "test", "real_count": 40,
-        "real_sha256": content[:16], "fake_count": 40, "generator_weights": "ema"}
+        "real_sha256": content[:16], "fake_count": 40, "generator_weights": "ema", "truncation": None}
     assert row["is_protocol"]["features"] == "inception_logits" and row["is_protocol"]["real_count"] is None
     for key in ("prdc_coverage", "kid_std", "is_mean"):
         assert protocol.protocol_of(row, key) is not None

@@ -34,9 +34,12 @@ def test_protocol_id_is_canonical_and_tells_every_field_apart():
     variants = [dict(features="inception_logits"), dict(weights_sha256="f" * 64), dict(resize="bilinear"),
                 dict(precision="tensorfloat32"), dict(real_dataset="celeb_a"), dict(real_split="train"),
                 dict(real_count=5000), dict(real_sha256="f" * 16), dict(fake_count=50000),
-                dict(generator_weights="final"), dict(network=None, weights_sha256=None)]
+                dict(generator_weights="final"), dict(network=None, weights_sha256=None), dict(truncation="0.5")]
     ids = {protocol.protocol_id(_record(**change)) for change in variants}
     assert len(ids) == len(variants) and protocol.protocol_id(base) not in ids
+    assert protocol.protocol_id(_record(truncation="0.5")) == protocol.protocol_id(base) + "|truncation=0.5"
+    without_field = {k: v for k, v in base.items() if k != "truncation"}  # a record written before the field
+    assert protocol.protocol_id(without_field) == protocol.protocol_id(base)
     with pytest.raises(ValueError, match="is a dict"):
         protocol.protocol_id("fid")
 

@@ -95,13 +95,15 @@ def test_trial_and_eval_record_the_protocol_of_every_score(tmp_path):
     from gan_bench.train import run_trial
     wd = str(tmp_path / "t")
     status = run_trial(wd, (), RING + ["trial.train_steps = 2", "trial.eval_every = 2", "trial.ckpt_every = 2",
-                                       "trial.ema_decay = 0.9", "trial.metrics = ['fid', 'kid']",
+                                       "trial.ema_decay = 0.9", "trial.truncation = 0.5",
+                                       "trial.metrics = ['fid', 'kid']",
                                        "trial.eval_num_samples = 50", "kid.subset_size = 20"])
     assert status["state"] == "done"
     (logged,) = [json.loads(line) for line in open(os.path.join(wd, "metrics.jsonl"))]
     for group in ("fid", "kid"):
         record = logged[f"{group}_protocol"]
         assert record["generator_weights"] == "ema" and record["fake_count"] == 50
+        assert record["truncation"] == "0.5"  # truncated latents: a score of its own protocol
         assert record["real_dataset"] == "ring8" and record["real_split"] == "test" and record["real_count"] == 50
         assert record["features"] == "raw"
     row = evaluate_workdir(wd)

@@ -67,6 +67,7 @@ class EvalContext:
     split: Optional[str] = None  # the split `real` was read from (protocol records, other reference splits)
     data_dir: Optional[str] = None  # where the dataset's files are (MNIST for the Stacked MNIST classifier)
     generator_weights: Optional[str] = None  # "final" | "ema": which weights of G made `fake`
+    truncation: Optional[str] = None  # the truncation threshold of `fake`'s latents as text; None: the prior
     real_name: Optional[str] = None  # the real images' name in protocol records (default: the dataset's)
     settings: Optional[FeatureSettings] = None  # Inception extraction; default: the gin-bound inception_features
     real_labels: Optional[np.ndarray] = None  # class labels of `real` (conditional trials)
@@ -179,7 +180,8 @@ class EvalContext:
             fields.update(real_dataset=self.real_dataset, real_split=real_split or reference["split"],
                           real_count=reference["count"], real_sha256=reference["sha256"])
         if use_fake:
-            fields.update(fake_count=int(len(self.fake)), generator_weights=self.generator_weights)
+            fields.update(fake_count=int(len(self.fake)), generator_weights=self.generator_weights,
+                          truncation=self.truncation)
         return protocol.make_record(**fields)
 
 

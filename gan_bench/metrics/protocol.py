@@ -23,6 +23,9 @@ A record is a flat dict with exactly the keys `FIELDS` (values are strings, inte
     real_sha256        first 16 hex digits of the SHA-256 of the real images as evaluated | null
     fake_count         number of generated images
     generator_weights  "final" | "ema" (which weights of G made the images) | null (images from disk)
+    truncation         the truncation trick's threshold as text (e.g. "0.5": latent values beyond it redrawn,
+                       Brock et al. 2019) | null (latents from the prior, or images from disk). A truncated
+                       FID is a different number from the untruncated one of the same G, never comparable.
 
 `protocol_of(row, value_key)` finds the record of a value; `protocol_id(record)` is its canonical string,
 equal for two records exactly when they are equal, meant for grouping (report tables) and display.
@@ -33,7 +36,7 @@ from typing import Any, Dict, Optional
 
 SUFFIX = "_protocol"
 FIELDS = ("features", "network", "weights_sha256", "resize", "precision", "real_dataset", "real_split",
-          "real_count", "real_sha256", "fake_count", "generator_weights")
+          "real_count", "real_sha256", "fake_count", "generator_weights", "truncation")
 _INT_FIELDS = ("real_count", "fake_count")
 # First word of every value key the evaluations write with a record: fid*, is_*, kid_*, prd_*, prdc_*,
 # memorization_* (gan_bench.metrics.evaluate).
@@ -87,7 +90,8 @@ def protocol_id(record: Dict[str, Any]) -> str:
     resize=clean|precision=float32|real=cifar10:test:10000:<real_sha256>|fake=10000|G=ema` (one line).
 
     Two records give the same string exactly when they agree on every field (weights hash shortened to 16 hex
-    digits); a record missing a field reads as null there. Report code groups scores by it.
+    digits); a record missing a field reads as null there. Report code groups scores by it. `|truncation=..`
+    is appended only for truncated latents, so untruncated records keep the id records had before the field.
     """
     if not isinstance(record, dict):
         raise ValueError(f"a protocol record is a dict, got {type(record).__name__}")
@@ -97,4 +101,5 @@ def protocol_id(record: Dict[str, Any]) -> str:
     real = ":".join(_text(r[k]) for k in ("real_dataset", "real_split", "real_count", "real_sha256"))
     return "|".join([_text(r["features"]), network, f"resize={_text(r['resize'])}",
                      f"precision={_text(r['precision'])}", f"real={real}", f"fake={_text(r['fake_count'])}",
-                     f"G={_text(r['generator_weights'])}"])
+                     f"G={_text(r['generator_weights'])}"]
+                    + ([] if r["truncation"] is None else [f"truncation={r['truncation']}"]))

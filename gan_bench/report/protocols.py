@@ -34,10 +34,11 @@ NOT_RECORDED_MEANING = ("results written before protocol records were kept: netw
 FIELD_LABELS = {"features": "features", "network": "network", "weights_sha256": "network weights",
                 "resize": "resize", "precision": "precision", "real_dataset": "reference dataset",
                 "real_split": "reference split", "real_count": "real images", "real_sha256": "real content",
-                "fake_count": "generated images", "generator_weights": "G weights"}
+                "fake_count": "generated images", "generator_weights": "G weights",
+                "truncation": "truncation threshold"}
 # The order a description reads in: how the features were made, then the generated side, then the real side.
 DISPLAY_ORDER = ("features", "network", "weights_sha256", "resize", "precision", "fake_count", "generator_weights",
-                 "real_count", "real_split", "real_dataset", "real_sha256")
+                 "truncation", "real_count", "real_split", "real_dataset", "real_sha256")
 SHORT_HASH = 16  # hex digits of the network weights' SHA-256 shown (as in protocol.protocol_id)
 PUBLISHED_KEYS = ("fid.published_num_samples", "fid.published_num_real")  # gin keys a preset may set
 MIX_HINT = ("pass --mix_protocols to write one table per protocol, or report the folders separately")

@@ -129,7 +129,8 @@ class Evaluator:
                               generate=self.generate,
                               generator_variables=(self.generator_weights(cfg, state), state.g.norm_collections),
                               z_dim=cfg.z_dim, seed=cfg.seed, split=cfg.eval_split, data_dir=cfg.data_dir,
-                              generator_weights="ema" if cfg.ema_decay > 0 else "final")
+                              generator_weights="ema" if cfg.ema_decay > 0 else "final",
+                              truncation=repr(float(cfg.truncation)) if cfg.truncation > 0 else None)
 
     def evaluate(self, cfg: TrialConfig, state, step: int, train_logs: Optional[dict] = None) -> dict:
         """One metrics.jsonl row: the step, the train losses of that step, and `cfg.metrics` at `state`."""
