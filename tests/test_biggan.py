@@ -226,8 +226,10 @@ def test_bad_keys_are_refused_before_compute(family, bindings, shape, z_dim, mat
                    num_classes=10, g_conditioning="cbn", d_conditioning="projection")
 
 
+@pytest.mark.slow
 def test_tiny_biggan_trains_in_spectral_g_and_d():
-    """One gradient of a tiny conditional BigGAN: finite, images in [-1, 1], G's spectral vectors move."""
+    """One gradient of a tiny conditional BigGAN: finite, images in [-1, 1], G's spectral vectors move.
+    With `-m slow`: the default suite trains the tiny biggan_cifar10 preset two steps (test_conditional_presets)."""
     gin.parse_config(["biggan.g_ch = 8", "biggan.d_ch = 8", "biggan.attention_resolution = 16"])
     gen, disc = nets.build("biggan", data_shape=(32, 32, 3), z_dim=16, d_norm="spectral", g_norm="batch",
                            conv=CONV, num_classes=4, g_conditioning="cbn", d_conditioning="projection")

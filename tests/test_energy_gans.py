@@ -95,14 +95,28 @@ def test_pulling_away_term_is_the_mean_squared_cosine_of_distinct_pairs():
                                rtol=1e-6)
 
 
-@pytest.mark.parametrize("family,shape,d_norm,g_norm,widths", [
+AUTOENCODER_CASES = [
     ("began_autoencoder", (16, 16, 3), "none", "none", {"width": 4, "code_dim": 8}),
     ("began_autoencoder", (32, 32, 3), "batch", "batch", {"width": 4, "code_dim": 8}),
     ("ebgan_autoencoder", (28, 28, 1), "batch", "batch", {"g_width": 4, "fc_width": 8, "d_width": 4, "code_dim": 5}),
     ("dcgan_autoencoder", (32, 32, 3), "spectral", "batch", {"g_width": 4, "d_width": 4, "code_dim": 6}),
     ("resnet_cifar_autoencoder", (32, 32, 3), "batch", "batch", {"g_width": 4, "d_width": 4, "code_dim": 6}),
-])
-@pytest.mark.parametrize("kind", ["l1", "mse"])
+]
+ENERGY_KINDS = ("l1", "mse")
+
+
+def _energy_cases():
+    """Every (autoencoder, energy) case; the default suite takes the kinds alternately (each net once, each kind
+    at least twice), `pytest -m slow` the rest."""
+    cases = []
+    for i, case in enumerate(AUTOENCODER_CASES):
+        for j, kind in enumerate(ENERGY_KINDS):
+            marks = () if j == i % len(ENERGY_KINDS) else (pytest.mark.slow,)
+            cases.append(pytest.param(*case, kind, marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize("family,shape,d_norm,g_norm,widths,kind", _energy_cases())
 def test_autoencoder_energy_is_the_reconstruction_error_of_its_output(family, shape, d_norm, g_norm, widths, kind):
     gin.bind_parameter(f"{family}.energy", kind)
     for key, value in widths.items():

@@ -144,7 +144,8 @@ def test_conv_transpose_gradients_match_lax(k, h, out, impl):
             np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
+# The "xla" implementation's conv2d is lax's own convolution, so only the CPU-tuned forms are compared here.
+@pytest.mark.parametrize("impl", IMPLS[1:], ids=IMPL_IDS[1:])
 @pytest.mark.parametrize("size,k,stride,padding", [(16, 4, 2, "SAME"), (16, 5, 2, "SAME"), (17, 5, 2, "SAME"),
                                                    (12, 3, 2, "SAME"), (13, 4, 3, "SAME"),
                                                    (10, 3, 2, ((0, 0), (2, 1))), (11, 4, 2, "VALID"),

@@ -29,7 +29,7 @@ SWEEP = textwrap.dedent("""
     trial.ckpt_every = 25
     trial.eval_every = 50
     trial.log_every = 0
-    sweep.grid = {'trial.loss': ['non_saturating', 'hinge', 'least_squares']}
+    sweep.grid = {'trial.loss': ['non_saturating', 'hinge']}
     sweep.seeds = 2
 """)
 
@@ -60,11 +60,11 @@ def test_real_sweep_survives_sigkill(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert midway, "no trial was caught part-way"
-    assert sum(os.path.exists(os.path.join(results, t, "status.json")) for t in ids) < 6
+    assert sum(os.path.exists(os.path.join(results, t, "status.json")) for t in ids) < 4
     second = _start(sweep_file, results)
     assert second.wait(timeout=600) == 0
     ids = store.trial_ids(results)
-    assert len(ids) == 6
+    assert len(ids) == 4
     for tid in ids:
         folder = os.path.join(results, tid)
         assert json.load(open(os.path.join(folder, "status.json")))["state"] == "done"

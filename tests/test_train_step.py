@@ -190,8 +190,9 @@ def test_weight_clipping_is_a_projection_not_a_loss_term():
     assert _ring_model(penalty="none")[1].d_projection is None
 
 
-@pytest.mark.parametrize("clip_value", [0.01, 0.05])
-@pytest.mark.parametrize("d_norm", ["none", "layer"])
+@pytest.mark.parametrize("d_norm, clip_value", [("none", 0.01), ("layer", 0.05),
+                                                pytest.param("none", 0.05, marks=pytest.mark.slow),
+                                                pytest.param("layer", 0.01, marks=pytest.mark.slow)])
 def test_clipped_d_equals_np_clip_of_the_unclipped_update(clip_value, d_norm):
     fields = dict(loss="wasserstein", clip_value=clip_value, d_norm=d_norm, d_lr=5e-3)
     cfg, clipped = _ring_model(penalty="weight_clipping", **fields)
@@ -245,10 +246,10 @@ MEMBERS = [dict(seed=0),
            dict(seed=2, penalty_weight=1.0, clip_value=0.02, beta1=0.9, ema_decay=0.99)]
 
 
-@pytest.mark.parametrize("shared", [
+@pytest.mark.parametrize("shared", [  # the first by default, the others with `pytest -m slow` (~15 s each)
     dict(penalty="wgan_gp", n_disc=2, g_norm="batch"),
-    dict(penalty="weight_clipping", loss="wasserstein", d_norm="spectral"),
-    dict(penalty="r1", d_norm="batch", optimizer="rmsprop"),
+    pytest.param(dict(penalty="weight_clipping", loss="wasserstein", d_norm="spectral"), marks=pytest.mark.slow),
+    pytest.param(dict(penalty="r1", d_norm="batch", optimizer="rmsprop"), marks=pytest.mark.slow),
 ])
 def test_population_members_equal_their_solo_steps(shared):
     cfgs, models = zip(*(_ring_model(**shared, **m) for m in MEMBERS))
