@@ -7,7 +7,6 @@ import collections
 import os
 import sys
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,13 +37,6 @@ def biggan(torch_nets):
     import torch  # pylint: disable=import-outside-toplevel
     torch.manual_seed(0)
     return torch_nets.build("biggan", z_dim=128, d_norm="spectral", g_norm="batch", num_classes=10)
-
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def _gan_bench_biggan_variables():

@@ -15,13 +15,6 @@ KEY = jax.random.PRNGKey(0)
 CONV = nets.conv_impl("xla")
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _count(tree):
     return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree["params"]))
 

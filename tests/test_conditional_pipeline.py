@@ -7,7 +7,6 @@ import os
 import jax
 import jax.numpy as jnp
 
-import gin
 import numpy as np
 import pytest
 import scipy.linalg
@@ -24,14 +23,6 @@ from gan_bench.train import run_trial
 from conditional_nets import LabelCheckD, LabelG, code
 
 CLASSES = 4
-
-
-@pytest.fixture(autouse=True)
-def _clear_gin():
-    """Trials and parsed configurations leave their bindings in gin; the next test starts without them."""
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def label_painted_npz(path, n=40, seed=0):

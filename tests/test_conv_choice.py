@@ -12,13 +12,6 @@ from gan_bench.config import CHOICES, parse_config
 from gan_bench.nets import conv_choice
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _tiny_build(name):
     """build(conv) -> (G, D) of a tiny family, and the (G input, D input) shapes."""
     shape = (2,) if name == "mlp" else (8, 8, 1)

@@ -31,13 +31,6 @@ from shared_data import requires_shared, shared_path
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _pass(real, fake):
     """What the terms read of one of D's passes: the energies of the real and fake halves."""
     return types.SimpleNamespace(real_logits=jnp.asarray(real, jnp.float32), fake_logits=jnp.asarray(fake, jnp.float32))

@@ -23,13 +23,6 @@ from gan_bench.metrics.cli_metrics import load_images, metrics_main
 FAKE_IDENTITY = {"network": "stand_in", "weights_sha256": "ab" * 32}
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 @pytest.fixture
 def fake_inception(monkeypatch):
     """extract(images) -> pool3 = per-channel means and a constant column, logits = one-hot by mean brightness."""

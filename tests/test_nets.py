@@ -21,13 +21,6 @@ SHAPES = {"mlp": (2,), "infogan": (28, 28, 1), "dcgan": (28, 28, 1), "sndcgan": 
           "resnet_cifar": (32, 32, 3)}
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _count(variables):
     return sum(x.size for x in jax.tree_util.tree_leaves(variables["params"]))
 

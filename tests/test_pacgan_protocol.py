@@ -19,13 +19,6 @@ KEY = jax.random.PRNGKey(0)
 CONV = nets.conv_impl("xla")
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _mlp(bindings, g_norm="none", z_dim=3, data_shape=(2,)):
     for key, value in bindings.items():
         gin.bind_parameter(f"mlp.{key}", value)

@@ -9,7 +9,6 @@ Tiny linear nets on 8x8x3 images, two compiled steps in all:
   gan_bench.checkpoint after 3 steps and restored continues p, LeCam's anchors and everything else exactly.
 """
 import flax.linen as nn
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,13 +24,6 @@ from gan_bench.report.metric_groups import TRAINING_LOG_KEYS
 from gan_bench.gan.train_step import _D_AUGMENT, _D_REGULARIZER, GANModel, train_step
 
 B, H, W, C = 8, 8, 8, 3
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 class ImagesG(nn.Module):

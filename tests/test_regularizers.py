@@ -6,7 +6,6 @@ latent move from the same key); top-k against sorting by hand and against the lo
 """
 import types
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,14 +23,6 @@ K = RNG.normal(size=H * W * C) * 0.05
 BIAS = 0.3
 A = RNG.normal(size=(Z, H * W * C)) * 0.2
 OFFSET = RNG.normal(size=H * W * C) * 0.1
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    """Tests here bind gin keys; no binding outlives its test (models read `trial.regularizers` from gin)."""
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def np_d(x):

@@ -3,20 +3,11 @@
 Oracle: the subset written out with NumPy's own permutation of the documented seed, and the examples read back
 through `gan_bench.data.load` compared with the full split's at those indices.
 """
-import gin
 import numpy as np
-import pytest
 
 from gan_bench import data
 from gan_bench.config import parse_config
 from gan_bench.data import subset
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def test_subset_indices_are_the_first_of_a_seeded_permutation_in_split_order():
