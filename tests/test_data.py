@@ -28,6 +28,19 @@ def test_batch_indices_follow_epoch_permutations_and_straddle_boundaries():
         assert sorted(seen[e * n:(e + 1) * n]) == list(range(n))
 
 
+def test_batch_indices_are_the_stream_in_any_order_of_calls_and_streams():
+    """The current epoch of each stream is cached: interleaved streams (a population's members), a step back to
+    an earlier epoch (a resume) and a caller writing into its batch all leave every batch equal to the stream."""
+    n, b = 10, 4
+    streams = {seed: _stream(seed, n, 6) for seed in (0, 1, 2)}
+    order = [(0, 0), (1, 0), (0, 7), (2, 3), (1, 12), (0, 1), (2, 14), (0, 7), (1, 2), (2, 0)]
+    for seed, step in order:
+        got = data.batch_indices(seed, step, b, n)
+        np.testing.assert_array_equal(got, streams[seed][step * b:(step + 1) * b])
+        got[:] = -1  # the caller's copy
+    np.testing.assert_array_equal(data.batch_indices(0, 7, b, n), streams[0][28:32])
+
+
 def test_batch_larger_than_dataset_spans_several_epochs():
     idx = data.batch_indices(1, 2, 25, 10)  # positions 50..74: epochs 5, 6 and half of 7
     np.testing.assert_array_equal(idx, _stream(1, 10, 8)[50:75])
