@@ -29,6 +29,9 @@ class TrialConfig:
     bn_stats: str = "global"  # global (cross-replica) | per_device (as separate replicas)
     conv_impl: str = "auto"  # auto | xla | cpu_tuned: how the nets convolve (gan_bench/nets/conv_choice.py)
     precision: str = "float32"  # float32 | tf32 | bf16: matmul / conv precision (gan_bench/precision.py)
+    # Generator steps per compiled call (a `lax.scan` of the step; the loop falls back to single steps where an
+    # action is due inside a call). > 1 removes the per-step dispatch that bounds small nets; same numbers.
+    steps_per_call: int = 1
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (on [-1, 1])
     # Objective.
@@ -99,7 +102,8 @@ CHOICES = {
 # Conditioning modes that feed class labels to the network (self_mod modulates by z alone).
 LABELLED_G, LABELLED_D = ("concat", "cbn"), ("concat", "projection", "ac")
 
-POSITIVE = ("batch_size", "train_steps", "n_disc", "z_dim", "pack", "keep_ckpts", "eval_num_samples")
+POSITIVE = ("batch_size", "train_steps", "n_disc", "z_dim", "pack", "keep_ckpts", "eval_num_samples",
+            "steps_per_call")
 NON_NEGATIVE = ("log_every", "ckpt_every", "eval_every", "sample_every", "penalty_weight", "ema_decay",
                 "train_subset_seed", "ac_weight", "ema_start", "truncation")
 UNIT_INTERVAL = ("beta1", "beta2", "ema_decay")  # [0, 1)

@@ -12,7 +12,8 @@ from gan_bench.train import run_population, run_trial
 
 BASE = ["trial.dataset = 'ring8'", "trial.architecture = 'mlp'", "trial.batch_size = 32", "trial.z_dim = 8",
         "trial.g_norm = 'none'", "trial.train_steps = 8", "trial.ckpt_every = 4", "trial.eval_every = 4",
-        "trial.log_every = 0", "trial.n_disc = 2", "trial.penalty = 'wgan_gp'"]
+        "trial.log_every = 0", "trial.n_disc = 2", "trial.penalty = 'wgan_gp'",
+        "trial.steps_per_call = 2"]  # scanned calls, where no action is due at every step
 MEMBERS = [
     ["trial.seed = 0"],
     ["trial.seed = 1", "trial.g_lr = 1e-3", "trial.beta1 = 0.0"],

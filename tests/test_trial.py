@@ -150,7 +150,7 @@ def test_prefetcher_stops_when_closed_early():
         loaded.append(step)
         return step * 10
 
-    prefetch = Prefetcher(load, start=5, stop=100_000, depth=2)
+    prefetch = Prefetcher(load, range(5, 100_000), depth=2)
     assert prefetch.get() == (5, 50) and prefetch.get() == (6, 60)  # in order, from `start`
     prefetch.close()
     assert not prefetch._thread.is_alive()
@@ -165,7 +165,7 @@ def test_prefetcher_raises_a_load_error_in_the_training_thread():
             raise OSError("unreadable shard 2")
         return step
 
-    prefetch = Prefetcher(load, start=0, stop=10)
+    prefetch = Prefetcher(load, range(10))
     assert prefetch.get() == (0, 0) and prefetch.get() == (1, 1)
     with pytest.raises(OSError, match="unreadable shard 2"):
         prefetch.get()

@@ -128,6 +128,15 @@ def choose_conv(cfg: TrialConfig, dataset, bn_groups: int, population: int, work
                                  population, workdirs)
 
 
+def scan_steps(step):
+    """`step(state, batch)` made into `(state, batches) -> (state, last logs)` over batches stacked on a new
+    leading axis: a `lax.scan`, so the device runs the steps back to back without returning to the host."""
+    def steps(state, batches):
+        state, logs = jax.lax.scan(step, state, batches)
+        return state, jax.tree_util.tree_map(lambda x: x[-1], logs)
+    return steps
+
+
 class Engine:
     """Data, networks and compiled functions shared by the members of a run (1 member = a solo trial).
 
@@ -166,20 +175,42 @@ class Engine:
             init, step = jax.vmap(init), jax.vmap(step)
         self.state_sharding = state_sharding
         self.init = jax.jit(init, out_shardings=state_sharding)
-        step = precision.with_precision(cfg.precision, step)  # trial.precision: read while jit traces the step
-        batch_sharding = parallel.batch_sharding(self.mesh, self._batch_axis)
-        if self.labelled:
-            batch_sharding = (batch_sharding, batch_sharding)
-        self.step = jax.jit(step, donate_argnums=0, out_shardings=(state_sharding, state_sharding),
-                            in_shardings=(state_sharding, batch_sharding))
+        self.steps_per_call = cfg.steps_per_call
+        self.step = self._compile(step, self._batch_sharding(0))
+        # trial.steps_per_call: K steps as one call; compiled at the first call, so a run that never makes one
+        # (a remainder shorter than K) compiles nothing more.
+        self.multi_step = self._compile(scan_steps(step), self._batch_sharding(1)) if cfg.steps_per_call > 1 else None
 
-    def load(self, cfgs: List[TrialConfig], step: int):
-        """The members' real batches of `step`, on the devices with the step's input sharding: the images, or
-        (images, labels) in a conditional trial."""
+    def _batch_sharding(self, leading: int):
+        """The input sharding of a call's batch; `leading`: axes in front of it (1: the steps of a multi-step
+        call)."""
+        sharding = parallel.batch_sharding(self.mesh, self._batch_axis + leading)
+        return (sharding, sharding) if self.labelled else sharding
+
+    def _compile(self, step, batch_sharding):
+        step = precision.with_precision(self.cfg.precision, step)  # trial.precision: read while jit traces it
+        return jax.jit(step, donate_argnums=0, out_shardings=(self.state_sharding, self.state_sharding),
+                       in_shardings=(self.state_sharding, batch_sharding))
+
+    def run_steps(self, state, batch, n: int):
+        """`n` steps from `state` on the batches `load(cfgs, step, n)` gave: (state, the last step's logs)."""
+        return (self.multi_step if n > 1 else self.step)(state, batch)
+
+    def load(self, cfgs: List[TrialConfig], step: int, n: int = 1):
+        """The members' real batches of steps `step..step+n-1`, on the devices with the input sharding of the
+        call that takes them: the images, or (images, labels) in a conditional trial; n > 1 stacks the steps
+        on a new leading axis (`multi_step`)."""
+        per_step = [self._host_batch(cfgs, s) for s in range(step, step + n)]
+        parts = per_step[0] if n == 1 else [np.stack(p) for p in zip(*per_step)]
+        axis = self._batch_axis + (n > 1)
+        put = [parallel.put_batch(self.mesh, p, axis) for p in parts]
+        return tuple(put) if self.labelled else put[0]
+
+    def _host_batch(self, cfgs: List[TrialConfig], step: int) -> list:
+        """[images] or [images, labels] of `step` for the members, as host arrays (stacked over members)."""
         batches = [real_batches(c, self.dataset, step, self.rows) for c in cfgs]
         parts = [[b[0] for b in batches]] + ([[b[1] for b in batches]] if self.labelled else [])
-        put = [parallel.put_batch(self.mesh, np.stack(p) if self.stacked else p[0], self._batch_axis) for p in parts]
-        return tuple(put) if self.labelled else put[0]
+        return [np.stack(p) if self.stacked else p[0] for p in parts]
 
     def member_state(self, state, i: int):
         return jax.tree_util.tree_map(lambda x: x[i], state) if self.stacked else state

@@ -11,7 +11,7 @@ import functools
 import io
 import logging
 import os
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -152,9 +152,12 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
         m.writer.resume_at(start)
     log.info("%d trial(s) %s: steps %d..%d on %d device(s)", len(members), members[0].workdir, start,
              cfg.train_steps, jax.device_count())
-    prefetch = Prefetcher(functools.partial(engine.load, [m.cfg for m in members]), start, cfg.train_steps)
+    actions = member_actions(engine)
+    calls = call_plan(start, cfg.train_steps, engine.steps_per_call, actions)
+    cfgs = [m.cfg for m in members]
+    prefetch = Prefetcher(lambda call: engine.load(cfgs, *call), calls)
     try:
-        train_loop(engine, members, state, prefetch, start, member_actions(engine), timer)
+        train_loop(engine, members, state, prefetch, calls, actions, timer)
     finally:
         prefetch.close()
         for m in members:
@@ -167,14 +170,27 @@ def run_members(engine: Engine, members: List[Member]) -> List[dict]:
     return [m.status for m in members]
 
 
-def train_loop(engine: Engine, members: List[Member], state, prefetch: Prefetcher, start: int,
+def call_plan(start: int, stop: int, steps_per_call: int, actions: List[PeriodicAction]) -> List[Tuple[int, int]]:
+    """The compiled calls from step `start` to `stop` as (first step, steps): `steps_per_call` at a time, and
+    single steps where an action would be due inside a call, so every action still sees its own step's state."""
+    calls, step = [], start
+    while step < stop:
+        n = steps_per_call
+        if n > 1 and (step + n > stop or any(a.due(s) for s in range(step + 1, step + n) for a in actions)):
+            n = 1
+        calls.append((step, n))
+        step += n
+    return calls
+
+
+def train_loop(engine: Engine, members: List[Member], state, prefetch: Prefetcher, calls: List[Tuple[int, int]],
                actions: List[PeriodicAction], timer: RateTimer) -> None:
-    """Step until `train_steps` or until every member has finished (diverged)."""
-    for _ in range(start, engine.cfg.train_steps):
-        step, batch = prefetch.get()
-        state, logs = engine.step(state, batch)
-        done = step + 1
-        if step == start:  # steps/s counts from the end of the first (compiling) step
+    """Make the `calls` (`call_plan`) until `train_steps` or until every member has finished (diverged)."""
+    for i, _ in enumerate(calls):
+        (step, n), batch = prefetch.get()
+        state, logs = engine.run_steps(state, batch, n)
+        done = step + n
+        if i == 0:  # steps/s counts from the end of the first (compiling) call
             jax.block_until_ready(state.step)
             timer.start(done)
         due = [a for a in actions if a.due(done)]

@@ -5,19 +5,21 @@ only keeps the device from waiting on the host while it could be stepping.
 """
 import queue
 import threading
+from typing import Iterable
 
 
 class Prefetcher:
-    """Loads `load(step)` for steps `start..stop-1` in order, `depth` ahead of the consumer.
+    """Loads `load(key)` for each of `keys` in order (a step, or the (step, n) of a multi-step call), `depth`
+    ahead of the consumer.
 
     `close()` stops the thread (a run that ends early, every member diverged, must not leave it blocked on a
     full queue). A load error is raised by `get()` in the training thread, where it is recorded.
     """
 
-    def __init__(self, load, start: int, stop: int, depth: int = 2):
+    def __init__(self, load, keys: Iterable, depth: int = 2):
         self._queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(load, start, stop), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(load, keys), daemon=True)
         self._thread.start()
 
     def _put(self, item) -> bool:
@@ -29,22 +31,22 @@ class Prefetcher:
                 continue
         return False
 
-    def _run(self, load, start, stop):
-        for step in range(start, stop):
+    def _run(self, load, keys):
+        for key in keys:
             try:
-                item = (step, load(step), None)
+                item = (key, load(key), None)
             except Exception as e:  # surfaced in the training thread
-                self._put((step, None, e))
+                self._put((key, None, e))
                 return
             if not self._put(item):
                 return
 
     def get(self):
-        """(step, batch) of the next step; raises the loader's exception for a step that failed to load."""
-        step, batch, error = self._queue.get()
+        """(key, batch) of the next key; raises the loader's exception for a key that failed to load."""
+        key, batch, error = self._queue.get()
         if error is not None:
             raise error
-        return step, batch
+        return key, batch
 
     def close(self):
         self._stop.set()

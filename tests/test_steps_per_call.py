@@ -1,0 +1,65 @@
+"""`trial.steps_per_call`: K steps as one scanned call write what K single calls write, and the loop keeps
+every action on its own step."""
+import os
+
+import pytest
+
+from gan_bench import checkpoint
+from gan_bench.config import parse_config
+from gan_bench.train import run_trial
+from gan_bench.train.loop import PeriodicAction, call_plan
+
+BASE = ["trial.dataset = 'ring8'", "trial.architecture = 'mlp'", "trial.batch_size = 32", "trial.z_dim = 8",
+        "trial.ckpt_every = 6", "trial.eval_every = 7", "trial.log_every = 0", "trial.metrics = ['modes_2d']",
+        "trial.eval_num_samples = 500"]
+
+
+def _action(every, last):
+    return PeriodicAction("a", every, last, run=None)
+
+
+def test_call_plan_scans_where_no_action_falls_inside_a_call():
+    # Worked by hand: from step 37 to 120 with K = 10 and actions every 25 (due at 50, 75, 100) and at 120.
+    # A call may end on a due step but not pass over one; where it would, single steps lead up to it.
+    actions = [_action(25, 120), _action(0, 120)]
+    assert call_plan(37, 120, 10, actions) == [
+        (37, 10),  # 38..47 inside: none due
+        *[(s, 1) for s in range(47, 50)],  # 48..56 would pass 50
+        (50, 10), (60, 10),  # 70 -> 80 would pass 75
+        *[(s, 1) for s in range(70, 75)],
+        (75, 10), (85, 10),  # 95 -> 105 would pass 100
+        *[(s, 1) for s in range(95, 100)],
+        (100, 10), (110, 10)]  # ends at 120, the last step
+    assert call_plan(0, 7, 3, []) == [(0, 3), (3, 3), (6, 1)]  # no call runs past the end
+    assert call_plan(5, 9, 1, [_action(1, 9)]) == [(5, 1), (6, 1), (7, 1), (8, 1)]
+    assert call_plan(9, 9, 4, []) == []
+
+
+def test_steps_per_call_must_be_positive():
+    with pytest.raises(ValueError, match=r"trial.steps_per_call must be > 0, got 0"):
+        parse_config((), ["trial.steps_per_call = 0"])
+
+
+def _bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_scanned_calls_write_the_bytes_of_single_steps_and_resume_off_the_call_grid(tmp_path):
+    """14 steps at K = 4 (checkpoints at 6, 12, 14 and evaluations at 7, 14 force single steps between calls)
+    write the checkpoints and metrics.jsonl of 14 single steps, byte for byte; so does a K = 4 trial done at 7
+    steps and continued to 14 (its calls start at 7, off the multiples of 4)."""
+    single, scanned, continued = (str(tmp_path / name) for name in ("single", "scanned", "continued"))
+    assert run_trial(single, (), BASE + ["trial.train_steps = 14"])["state"] == "done"
+    assert run_trial(scanned, (), BASE + ["trial.train_steps = 14", "trial.steps_per_call = 4"])["state"] == "done"
+    assert run_trial(continued, (), BASE + ["trial.train_steps = 7", "trial.steps_per_call = 4"])["state"] == "done"
+    assert run_trial(continued, (), BASE + ["trial.train_steps = 7", "trial.steps_per_call = 4"],
+                     continue_to=14)["state"] == "done"
+    ckpts = lambda wd: os.path.join(wd, "ckpt")
+    assert checkpoint.list_steps(ckpts(single)) == checkpoint.list_steps(ckpts(scanned)) == [12, 14]
+    for step in (12, 14):
+        assert _bytes(checkpoint.path_of(ckpts(scanned), step)) == _bytes(checkpoint.path_of(ckpts(single), step))
+    assert _bytes(checkpoint.path_of(ckpts(continued), 14)) == _bytes(checkpoint.path_of(ckpts(single), 14))
+    metrics = lambda wd: _bytes(os.path.join(wd, "metrics.jsonl")).decode().splitlines()
+    assert metrics(scanned) == metrics(single) and len(metrics(single)) == 2  # steps 7 and 14
+    assert metrics(continued) == metrics(single)
