@@ -133,8 +133,9 @@ def test_conv_transpose_gradients_match_lax(k, h, out, impl):
     lax_fn = lambda yy, kk: jnp.sum(jnp.sin(_tf_conv2d_transpose(yy, kk, 2, (out, out))))  # noqa: E731
     our_fn = lambda yy, kk: jnp.sum(jnp.sin(layer(yy, kk)))  # noqa: E731
     with jax.default_matmul_precision("highest"):
-        for ours, theirs in zip(jax.grad(our_fn, (0, 1))(y, kernel), jax.grad(lax_fn, (0, 1))(y, kernel)):
-            np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-4, atol=1e-4)
+        grads = [jax.jit(jax.grad(fn, (0, 1)))(y, kernel) for fn in (our_fn, lax_fn)]
+    for ours, theirs in zip(*grads):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-4, atol=1e-4)
 
 
 # The "xla" implementation's conv2d is lax's own convolution, so only the CPU-tuned forms are compared here.
@@ -162,11 +163,12 @@ def test_conv2d_values_and_gradients_match_lax_to_second_order(size, k, stride, 
 
     def penalty(fn):  # squared norm of the input gradient, differentiated w.r.t. the kernel
         return lambda xx, kk: jnp.sum(jax.grad(loss(fn))(xx, kk) ** 2)
-    with jax.default_matmul_precision("highest"):
-        np.testing.assert_allclose(np.asarray(ours(x, kernel)), np.asarray(lax_conv(x, kernel)), rtol=1e-4, atol=1e-4)
-        for fn in (loss, penalty):
-            for a, b in zip(jax.grad(fn(ours), (0, 1))(x, kernel), jax.grad(fn(lax_conv), (0, 1))(x, kernel)):
-                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+    with jax.default_matmul_precision("highest"):  # each side one compiled call: op by op compiles every op
+        got, expect = (jax.jit(lambda xx, kk, fn=fn: (fn(xx, kk), jax.grad(loss(fn), (0, 1))(xx, kk),
+                                                       jax.grad(penalty(fn), (0, 1))(xx, kk)))(x, kernel)
+                       for fn in (ours, lax_conv))
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expect)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
@@ -185,11 +187,14 @@ def test_conv_after_unpool_equals_conv_of_the_unpooled_map(k, h, impl):
         return jax.lax.conv_general_dilated(unpool(xx), kk, (1, 1), "SAME", dimension_numbers=DIMS,
                                             precision=jax.lax.Precision.HIGHEST)
 
-    with jax.default_matmul_precision("highest"):
-        np.testing.assert_allclose(np.asarray(ours(x, kernel)), np.asarray(oracle(x, kernel)), atol=1e-5)
-        loss = lambda fn: (lambda xx, kk: jnp.sum(jnp.sin(fn(xx, kk))))  # noqa: E731
-        for a, b in zip(jax.grad(loss(ours), (0, 1))(x, kernel), jax.grad(loss(oracle), (0, 1))(x, kernel)):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
+    loss = lambda fn: (lambda xx, kk: jnp.sum(jnp.sin(fn(xx, kk))))  # noqa: E731
+    with jax.default_matmul_precision("highest"):  # each side one compiled call: op by op compiles every op
+        (out, grads), (expect, expect_grads) = (
+            jax.jit(lambda xx, kk, fn=fn: (fn(xx, kk), jax.grad(loss(fn), (0, 1))(xx, kk)))(x, kernel)
+            for fn in (ours, oracle))
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expect), atol=1e-5)
+    for a, b in zip(grads, expect_grads):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4)
 
 
 @pytest.mark.parametrize("impl", IMPLS, ids=IMPL_IDS)
