@@ -13,6 +13,8 @@
 #                is the one a timeout drops
 #   population   member-steps/s of a vmapped population P = 8 vs solo, the same three nets, batch 64,
 #                trial.conv_impl = xla and cpu_tuned
+#   steps_per_call  the PacGAN ring MLP (pack 4) as a population of 10, K = 1 vs 50 steps per compiled call:
+#                member-steps/s and the host's batch-loading share (sizes results/pacgan_table*/run_gpu.sh)
 #   precision    gan_bench's train step under trial.precision = float32, tf32, bf16: images/s and loss drift
 #   fid_tf32     FID Inception extraction images/s vs the same network in PyTorch, both TF32 (needs torchvision)
 #   fid_float32  the same, both full float32
@@ -94,6 +96,9 @@ if [ $TINY = 1 ]; then
     FID_ARGS=(--n 4 --batch 2 --size 8 --torch_device auto)
     CACHE_ARGS=(--arch mlp --batch 8 --steps 2)
     POLICY_ARGS=(--nets dcgan --batch 2 --reps 1 --steps 1)
+    CALL_ARGS=(--population 2 --bind "trial.pack = 2" --bind "mlp.g_width = 8" --bind "mlp.d_width = 8" --steps 4
+               --steps_per_call 1,2 --reps 1)
+    CALL_CAP=25
     PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
     NUMERICS_TESTS=(tests/test_nets.py -k "layer_norm or weight_norm")
     CAPS=(55 70 20 20 25 25 20 60)
@@ -104,6 +109,8 @@ else
     FID_ARGS=(--n 2000 --batch 200 --torch_device auto)
     CACHE_ARGS=(--gpu --arch dcgan --batch 64 --steps 3)
     POLICY_ARGS=(--nets dcgan --batch 64 --reps 3 --steps 10)
+    CALL_ARGS=(--population 10 --bind "trial.pack = 4" --steps 1000 --steps_per_call 1,50 --reps 2)
+    CALL_CAP=60
     PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
     NUMERICS_TESTS=(tests/test_metrics_fid.py)
     # train_step population fid_tf32 fid_float32 cache precision_tests numerics precision (seconds)
@@ -114,6 +121,8 @@ run_stage train_step "${CAPS[0]}" "$PY" benchmarks/bench_train_step.py "${STEP_A
     --torch_compile --precision tf32 --json "$OUT/train_step.json"
 run_stage population "${CAPS[1]}" "$PY" benchmarks/bench_population.py "${POP_ARGS[@]}" --conv_impl "$POP_CONV" \
     --precision tf32 --json "$OUT/population.json"
+run_stage steps_per_call "$CALL_CAP" "$PY" benchmarks/bench_steps_per_call.py "${CALL_ARGS[@]}" \
+    --json "$OUT/steps_per_call.json"
 run_stage precision "${CAPS[7]}" "$PY" benchmarks/bench_precision.py "${POLICY_ARGS[@]}" --json "$OUT/precision.json"
 if "$PY" -c "import torch, torchvision" 2>/dev/null; then
     for precision in tf32 float32; do

@@ -62,6 +62,13 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
         summary["population"] = [{k: r.get(k) for k in ("net", "conv_impl", "P", "batch",
                                                         "population_member_steps_s", "sequential_member_steps_s",
                                                         "speedup")} for r in pop["population"]]
+    calls = _load(folder, "steps_per_call.json")
+    if calls:
+        machine = machine or calls["machine"]
+        summary["steps_per_call"] = {"population": calls["population"], "bindings": calls["bindings"],
+                                     "rows": [{k: r.get(k) for k in ("steps_per_call", "compile_s", "steps_s",
+                                                                     "member_steps_s", "speedup", "load_ms_per_step")}
+                                              for r in calls["steps_per_call"]]}
     policies = _load(folder, "precision.json")
     if policies:
         summary["precision"] = [{k: v for k, v in r.items() if not k.endswith("_times")} for r in policies["precision"]]
@@ -99,6 +106,12 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
             lines.append(f"  {r['net']:13s} {r['conv_impl']:10s} {r['P']:3d} "
                          f"{_fmt(r['population_member_steps_s'], '9.2f')} {_fmt(r['sequential_member_steps_s'], '9.2f')} "
                          f"{_fmt(r['speedup'], '8.2f')}")
+    if "steps_per_call" in summary:
+        calls = summary["steps_per_call"]
+        lines.append(f"steps per call, PacGAN MLP, P = {calls['population']} ({', '.join(calls['bindings'])}): "
+                     + ", ".join(f"K={r['steps_per_call']} {_fmt(r['member_steps_s'], '.0f')} member-steps/s "
+                                 f"(x{_fmt(r['speedup'])}, load {_fmt(r['load_ms_per_step'])} ms/step)"
+                                 for r in calls["rows"]))
     if "precision" in summary:
         lines.append(f"trial.precision (img/s)  {'float32':>8s} {'tf32':>8s} {'bf16':>8s} {'tf32 drift':>10s} {'bf16 drift':>10s}")
         for r in summary["precision"]:

@@ -3,9 +3,14 @@
 # sweeps/pacgan_table1.gin with every variant's seeds trained together as one population (one vmapped step,
 # `gan-bench sweep --population`), the 8 variants as concurrent workers sharing the GPU.
 #   PACGAN_STEPS    generator steps per trial (default 16000: what fits in 8 minutes on one H200, where the 8
-#                   populations of 10 ran at about 51 steps/s each, measured; the paper: 400000)
+#                   populations of 10 ran at about 51 steps/s each, measured; the paper: 400000). That rate was
+#                   measured before steps per call and before a batch's indices were cached: the host then spent
+#                   17 ms per step loading a population's batches (1.0 ms since). Raise it from the steps_per_call
+#                   stage of benchmarks/gpu_check.sh once a GPU has run it.
 #   PACGAN_SEEDS    seeds per variant = population size (default 10, the paper's runs)
 #   PACGAN_RESULTS  results folder (default results/pacgan_table1/gpu)
+#   PACGAN_STEPS_PER_CALL  generator steps per compiled call (default 50; trial.steps_per_call: the same numbers,
+#                   one dispatch per call; where an action falls inside a call the loop takes single steps)
 #   PACGAN_WORKERS  populations at once (default 8: every variant)
 #   PYTHON          the interpreter (default python3)
 # Works offline: gin-config and the other pure-Python wheels the GPU image lacks are installed from
@@ -16,6 +21,7 @@ cd "$ROOT"
 steps=${PACGAN_STEPS:-16000}
 seeds=${PACGAN_SEEDS:-10}
 results=${PACGAN_RESULTS:-results/pacgan_table1/gpu}
+calls=${PACGAN_STEPS_PER_CALL:-50}
 workers=${PACGAN_WORKERS:-8}
 PY=${PYTHON:-python3}
 SITE=$(mktemp -d "${TMPDIR:-/tmp}/gan_bench_site_XXXXXX")
@@ -33,6 +39,7 @@ sweep="$results/sweep.gin"
   echo "trial.eval_every = $(( steps / 10 > 0 ? steps / 10 : 1 ))"
   echo "trial.ckpt_every = $(( steps / 4 > 0 ? steps / 4 : 1 ))"
   echo "trial.log_every = $(( steps / 20 > 0 ? steps / 20 : 1 ))"
+  echo "trial.steps_per_call = $calls"
 } > "$sweep.tmp" && mv "$sweep.tmp" "$sweep"
 export GAN_BENCH_JAX_CACHE=${GAN_BENCH_JAX_CACHE:-${TMPDIR:-/tmp}/gan_bench_jax_cache}
 start=$(date +%s)

@@ -7,6 +7,8 @@
 #                   measured for this study; the paper: 100000)
 #   PACGAN_SEEDS    seeds per variant = population size (default 10, the paper's runs)
 #   PACGAN_RESULTS  results folder (default results/pacgan_table2/gpu)
+#   PACGAN_STEPS_PER_CALL  generator steps per compiled call (default 10; trial.steps_per_call: the same numbers,
+#                   one dispatch per call; where an action falls inside a call the loop takes single steps)
 #   PACGAN_WORKERS  populations at once (default 4: every variant)
 #   PACGAN_DATA_DIR MNIST's folder (default shared/data under the repository, else the data loader's default)
 #   PACGAN_EVAL_SAMPLES  generated images the metric classifies (default 26000, the paper's)
@@ -19,6 +21,7 @@ cd "$ROOT"
 steps=${PACGAN_STEPS:-3000}
 seeds=${PACGAN_SEEDS:-10}
 results=${PACGAN_RESULTS:-results/pacgan_table2/gpu}
+calls=${PACGAN_STEPS_PER_CALL:-10}
 workers=${PACGAN_WORKERS:-4}
 data_dir=${PACGAN_DATA_DIR:-$([ -d shared/data/mnist ] && echo "$ROOT/shared/data" || echo '')}
 eval_samples=${PACGAN_EVAL_SAMPLES:-26000}
@@ -40,6 +43,7 @@ sweep="$results/sweep.gin"
   if [ -n "$data_dir" ]; then echo "trial.data_dir = '$data_dir'"; fi
   echo "trial.ckpt_every = $(( steps / 4 > 0 ? steps / 4 : 1 ))"
   echo "trial.log_every = $(( steps / 20 > 0 ? steps / 20 : 1 ))"
+  echo "trial.steps_per_call = $calls"
 } > "$sweep.tmp" && mv "$sweep.tmp" "$sweep"
 export GAN_BENCH_JAX_CACHE=${GAN_BENCH_JAX_CACHE:-${TMPDIR:-/tmp}/gan_bench_jax_cache}
 start=$(date +%s)
