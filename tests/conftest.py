@@ -56,3 +56,10 @@ def clean_gin():
     gin.clear_config()
     yield
     gin.clear_config()
+
+
+@pytest.fixture
+def at_repository_root(monkeypatch):
+    """The test runs in the repository root: presets include other presets by repository-relative paths, and
+    gin resolves includes from the working directory."""
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

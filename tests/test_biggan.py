@@ -10,6 +10,7 @@ import pytest
 from gan_bench import nets
 from gan_bench.nets import big_resnet
 from gan_bench.nets.attention import SelfAttention
+from numpy_init import numpy_variables
 
 KEY = jax.random.PRNGKey(0)
 CONV = nets.conv_impl("xla")
@@ -186,7 +187,7 @@ def test_hierarchical_z_feeds_one_chunk_per_block_with_the_shared_embedding():
     gen, _ = nets.build("biggan", data_shape=(32, 32, 3), z_dim=8, d_norm="spectral", g_norm="batch", conv=CONV,
                         num_classes=3, g_conditioning="cbn", d_conditioning="projection")
     z, y = jnp.asarray(np.random.RandomState(2).randn(4, 8), jnp.float32), jnp.asarray([0, 1, 2, 1])
-    variables = gen.init(KEY, z, train=False, y=y)
+    variables = numpy_variables(lambda: gen.init(KEY, z, train=False, y=y))
     params = variables["params"]
     assert params["shared"]["embedding"].shape == (3, 5)
     assert params["fc_noise"]["kernel"].shape == (2, 16 * 32)  # z0: the first of 4 chunks of 2
@@ -248,14 +249,19 @@ def test_cpu_tuned_convolutions_give_xla_numbers(family):
     """The nets under the CPU-tuned convolution implementation (im2col for small maps, 1x1 shortcuts) against
     the same parameters under XLA's own convolutions, G and D in training mode."""
     gin.parse_config([f"{family}.g_ch = 8", f"{family}.d_ch = 8"])
-    outputs = []
+    z, y = jnp.asarray(np.random.RandomState(4).randn(4, 8), jnp.float32), jnp.asarray([0, 1, 2, 0])
+    outputs, variables = [], None
     for conv in (CONV, nets.conv_impl("cpu_tuned")):
         gen, disc = nets.build(family, data_shape=(32, 32, 3), z_dim=8, d_norm="spectral", g_norm="batch",
                                conv=conv, num_classes=3, g_conditioning="cbn", d_conditioning="projection")
-        z, y = jnp.asarray(np.random.RandomState(4).randn(4, 8), jnp.float32), jnp.asarray([0, 1, 2, 0])
-        g_vars = gen.init(KEY, z, train=False, y=y)
-        x = gen.apply(g_vars, z, train=True, y=y, mutable=["batch_stats", "spectral"])[0]
-        d_vars = disc.init(KEY, x, train=False, y=y)
-        outputs.append((x, disc.apply(d_vars, x, train=True, y=y, mutable=["spectral"])[0]))
+        if variables is None:  # the same parameters for both implementations
+            variables = (numpy_variables(lambda: gen.init(KEY, z, train=False, y=y), seed=1),
+                         numpy_variables(lambda: disc.init(KEY, jnp.zeros((4, 32, 32, 3)), train=False, y=y),
+                                         seed=2))
+
+        def forward(g_vars, d_vars, gen=gen, disc=disc):
+            x = gen.apply(g_vars, z, train=True, y=y, mutable=["batch_stats", "spectral"])[0]
+            return x, disc.apply(d_vars, x, train=True, y=y, mutable=["spectral"])[0]
+        outputs.append(jax.jit(forward)(*variables))
     for xla, tuned in zip(*outputs):
         np.testing.assert_allclose(np.asarray(tuned), np.asarray(xla), rtol=1e-4, atol=1e-5)

@@ -17,7 +17,8 @@ from gan_bench.train import run_trial
 
 from shared_data import requires_shared, shared_path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Presets include other presets by repository-relative paths (gin resolves includes from the cwd).
+pytestmark = pytest.mark.usefixtures("at_repository_root")
 PRESETS = ("biggan_cifar10", "sngan_projection_cifar10", "acgan_cifar10", "sagan_cifar10", "ssgan_cifar10")
 BIGGAN_METHODS = ("biggan_cifar10_diffaugment", "biggan_cifar10_ada", "biggan_cifar10_lecam_diffaugment",
                   "biggan_cifar10_cr")
@@ -25,15 +26,6 @@ BIGGAN_METHODS = ("biggan_cifar10_diffaugment", "biggan_cifar10_ada", "biggan_ci
 TINY = {"biggan": ["biggan.g_ch = 4", "biggan.d_ch = 4"], "sagan": ["sagan.g_ch = 4", "sagan.d_ch = 4"],
         "resnet_cifar": ["resnet_cifar.g_width = 8", "resnet_cifar.d_width = 8"],
         "dcgan": ["dcgan.g_width = 8", "dcgan.d_width = 8"]}
-
-
-@pytest.fixture(autouse=True)
-def at_repository_root(monkeypatch):
-    """Presets include other presets by repository-relative paths (gin resolves includes from the cwd)."""
-    monkeypatch.chdir(ROOT)
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def _path(name):

@@ -14,16 +14,8 @@ from gan_bench.config import parse_config
 from gan_bench.gan import ada, consistency, diffaugment, lecam, objective, topk
 from gan_bench.sweep.spec import expand_sweep
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(autouse=True)
-def at_repository_root(monkeypatch):
-    """Presets include other presets by repository-relative paths (gin resolves includes from the cwd)."""
-    monkeypatch.chdir(ROOT)
-    gin.clear_config()
-    yield
-    gin.clear_config()
+# Presets include other presets by repository-relative paths (gin resolves includes from the cwd).
+pytestmark = pytest.mark.usefixtures("at_repository_root")
 
 
 def _preset(name):

@@ -12,6 +12,7 @@ from flax import linen as nn
 
 from gan_bench import nets
 from gan_bench.nets import layers
+from numpy_init import numpy_variables
 
 KEY = jax.random.PRNGKey(0)
 CPU_TUNED = nets.conv_impl("cpu_tuned")
@@ -295,17 +296,10 @@ def test_output_shapes_and_state_collections(name, d_norm, g_norm):
 
 
 def _stacked_init(module, seeds, x):
-    """Population variables [P, ...] drawn with NumPy on the shapes of module.init (no init compile: XLA CPU
-    compiles of random initializers are slow, and the values do not matter for this check)."""
-    shapes = jax.eval_shape(lambda: module.init(KEY, x, train=False))
-
-    def draw(seed):
-        rng = np.random.RandomState(seed)
-        return jax.tree_util.tree_map_with_path(
-            lambda path, leaf: (1.0 + np.abs(rng.randn(*leaf.shape)) if "var" in jax.tree_util.keystr(path)
-                                else 0.2 * rng.randn(*leaf.shape)).astype(np.float32), shapes)
-
-    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *[draw(seed) for seed in seeds])
+    """Population variables [P, ...] drawn with NumPy on the shapes of module.init (`numpy_init`: no init
+    compile; the values do not matter for this check)."""
+    members = [numpy_variables(lambda: module.init(KEY, x, train=False), seed) for seed in seeds]
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *members)
 
 
 @pytest.mark.parametrize("conv_impl", ["xla", "cpu_tuned"])

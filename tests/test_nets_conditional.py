@@ -9,6 +9,7 @@ import pytest
 
 from gan_bench import nets
 from gan_bench.nets import conditioning
+from numpy_init import numpy_variables
 
 KEY = jax.random.PRNGKey(0)
 CONV = nets.conv_impl("xla")
@@ -199,7 +200,7 @@ def test_concat_equals_the_unconditional_net_on_the_concatenated_input(name):
     rng = np.random.RandomState(7)
     z, y = rng.randn(4, 6).astype(np.float32), np.array([4, 0, 1, 4])
     one_hot = np.eye(5, dtype=np.float32)[y]
-    g_vars = gen_c.init(KEY, jnp.asarray(z), train=False, y=jnp.asarray(y))
+    g_vars = numpy_variables(lambda: gen_c.init(KEY, jnp.asarray(z), train=False, y=jnp.asarray(y)))
     got, _ = gen_c.apply(g_vars, jnp.asarray(z), train=True, y=jnp.asarray(y), mutable=["batch_stats"])
     expect, _ = gen_u.apply(g_vars, jnp.asarray(np.concatenate([z, one_hot], 1)), train=True,
                             mutable=["batch_stats"])
@@ -207,7 +208,7 @@ def test_concat_equals_the_unconditional_net_on_the_concatenated_input(name):
 
     x = rng.randn(4, *SHAPES[name]).astype(np.float32)
     labels = np.broadcast_to(one_hot.reshape((4,) + (1,) * (x.ndim - 2) + (5,)), x.shape[:-1] + (5,))
-    d_vars = disc_c.init(KEY, jnp.asarray(x), train=False, y=jnp.asarray(y))
+    d_vars = numpy_variables(lambda: disc_c.init(KEY, jnp.asarray(x), train=False, y=jnp.asarray(y)), seed=1)
     got = disc_c.apply(d_vars, jnp.asarray(x), train=True, y=jnp.asarray(y), mutable=["batch_stats"])[0]
     expect = disc_u.apply(d_vars, jnp.asarray(np.concatenate([x, labels], -1)), train=True,
                           mutable=["batch_stats"])[0]
@@ -268,12 +269,12 @@ def test_standing_statistics_of_a_conditional_spectral_generator_average_its_pas
     rng = np.random.RandomState(8)
     z_passes = jnp.asarray(rng.randn(3, 4, 8), jnp.float32)
     y_passes = jnp.asarray(rng.randint(0, 3, size=(3, 4)), jnp.int32)
-    variables = gen.init(KEY, z_passes[0], train=False, y=y_passes[0])
+    variables = numpy_variables(lambda: gen.init(KEY, z_passes[0], train=False, y=y_passes[0]))
     stats = bn_eval.standing_batch_stats(gen, variables["params"], variables["batch_stats"], z_passes, y_passes,
                                          spectral=variables["spectral"])
-    per_pass = [gen.apply(variables, z_passes[i], train=True, y=y_passes[i],
-                          mutable=["batch_stats", "batch_moments", "spectral"])[1]["batch_moments"]
-                for i in range(3)]
+    moments = jax.jit(lambda zz, yy: gen.apply(variables, zz, train=True, y=yy,
+                                               mutable=["batch_stats", "batch_moments", "spectral"])[1]["batch_moments"])
+    per_pass = [moments(z_passes[i], y_passes[i]) for i in range(3)]
     expect = jax.tree_util.tree_map(lambda *m: np.mean([np.asarray(v[0]) for v in m], axis=0), *per_pass,
                                     is_leaf=lambda v: isinstance(v, tuple))
     assert jax.tree_util.tree_structure(stats) == jax.tree_util.tree_structure(variables["batch_stats"])
