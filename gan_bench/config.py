@@ -30,7 +30,8 @@ class TrialConfig:
     conv_impl: str = "auto"  # auto | xla | cpu_tuned: how the nets convolve (gan_bench/nets/conv_choice.py)
     precision: str = "float32"  # float32 | tf32 | bf16: matmul / conv precision (gan_bench/precision.py)
     # Generator steps per compiled call (a `lax.scan` of the step; the loop falls back to single steps where an
-    # action is due inside a call). > 1 removes the per-step dispatch that bounds small nets; same numbers.
+    # action is due inside a call). > 1 removes the per-step dispatch that bounds small nets; the same
+    # steps, compiled apart (equal to float32 rounding, docs/ARCHITECTURE.md).
     steps_per_call: int = 1
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (on [-1, 1])

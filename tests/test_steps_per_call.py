@@ -1,7 +1,11 @@
 """`trial.steps_per_call`: K steps as one scanned call write what K single calls write, and the loop keeps
 every action on its own step."""
+import json
 import os
 
+import flax.serialization
+import jax
+import numpy as np
 import pytest
 
 from gan_bench import checkpoint
@@ -40,26 +44,50 @@ def test_steps_per_call_must_be_positive():
         parse_config((), ["trial.steps_per_call = 0"])
 
 
-def _bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
+def _checkpoint(workdir, step):
+    with open(checkpoint.path_of(os.path.join(workdir, "ckpt"), step), "rb") as f:
+        return flax.serialization.msgpack_restore(f.read())
 
 
-def test_scanned_calls_write_the_bytes_of_single_steps_and_resume_off_the_call_grid(tmp_path):
+def _assert_same_state(a, b):
+    """The same state up to float32 rounding: the scanned program is compiled apart from the single step, and
+    XLA may round it differently (byte-equal on CPU under XLA's default flags, not under the test session's
+    older fusion emitters)."""
+    assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        if np.issubdtype(np.asarray(x).dtype, np.floating):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(x, y)  # step counters, keys
+
+
+def _rows(workdir):
+    return [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+
+
+def _assert_same_rows(a, b):
+    assert [r.keys() for r in a] == [r.keys() for r in b] and [r["step"] for r in a] == [r["step"] for r in b]
+    for r, q in zip(a, b):
+        numbers = [k for k in r if isinstance(r[k], (int, float)) and not isinstance(r[k], bool)]
+        np.testing.assert_allclose([r[k] for k in numbers], [q[k] for k in numbers], rtol=1e-4, atol=1e-6)
+        assert {k: v for k, v in r.items() if k not in numbers} == {k: v for k, v in q.items() if k not in numbers}
+
+
+def test_scanned_calls_train_as_single_steps_and_resume_off_the_call_grid(tmp_path):
     """14 steps at K = 4 (checkpoints at 6, 12, 14 and evaluations at 7, 14 force single steps between calls)
-    write the checkpoints and metrics.jsonl of 14 single steps, byte for byte; so does a K = 4 trial done at 7
-    steps and continued to 14 (its calls start at 7, off the multiples of 4)."""
+    end where 14 single steps end, and evaluate the same; so does a K = 4 trial done at 7 steps and continued
+    to 14 (its calls start at 7, off the multiples of 4)."""
     single, scanned, continued = (str(tmp_path / name) for name in ("single", "scanned", "continued"))
     assert run_trial(single, (), BASE + ["trial.train_steps = 14"])["state"] == "done"
     assert run_trial(scanned, (), BASE + ["trial.train_steps = 14", "trial.steps_per_call = 4"])["state"] == "done"
     assert run_trial(continued, (), BASE + ["trial.train_steps = 7", "trial.steps_per_call = 4"])["state"] == "done"
     assert run_trial(continued, (), BASE + ["trial.train_steps = 7", "trial.steps_per_call = 4"],
                      continue_to=14)["state"] == "done"
-    ckpts = lambda wd: os.path.join(wd, "ckpt")
-    assert checkpoint.list_steps(ckpts(single)) == checkpoint.list_steps(ckpts(scanned)) == [12, 14]
+    ckpts = lambda wd: checkpoint.list_steps(os.path.join(wd, "ckpt"))  # noqa: E731
+    assert ckpts(single) == ckpts(scanned) == [12, 14]
     for step in (12, 14):
-        assert _bytes(checkpoint.path_of(ckpts(scanned), step)) == _bytes(checkpoint.path_of(ckpts(single), step))
-    assert _bytes(checkpoint.path_of(ckpts(continued), 14)) == _bytes(checkpoint.path_of(ckpts(single), 14))
-    metrics = lambda wd: _bytes(os.path.join(wd, "metrics.jsonl")).decode().splitlines()
-    assert metrics(scanned) == metrics(single) and len(metrics(single)) == 2  # steps 7 and 14
-    assert metrics(continued) == metrics(single)
+        _assert_same_state(_checkpoint(scanned, step), _checkpoint(single, step))
+    _assert_same_state(_checkpoint(continued, 14), _checkpoint(single, 14))
+    assert len(_rows(single)) == 2  # steps 7 and 14
+    _assert_same_rows(_rows(scanned), _rows(single))
+    _assert_same_rows(_rows(continued), _rows(single))

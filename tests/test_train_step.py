@@ -205,8 +205,10 @@ def test_clipped_d_equals_np_clip_of_the_unclipped_update(clip_value, d_norm):
     for w, v in zip(_leaves(got.d.params), _leaves(free.d.params)):
         assert np.all(np.abs(w) <= np.float32(clip_value))
         np.testing.assert_allclose(w, np.clip(v, -np.float32(clip_value), np.float32(clip_value)),
-                                   rtol=1e-6, atol=1e-9)
-    _assert_trees_close(got.d.opt_state, free.d.opt_state, rtol=1e-6, atol=1e-12)  # moments of the raw update
+                                   rtol=1e-5, atol=1e-9)
+    # Moments of the raw update. Two compiled programs: the same gradient may round apart in the last bits
+    # (3.8e-6 relative under XLA CPU's older fusion emitters).
+    _assert_trees_close(got.d.opt_state, free.d.opt_state, rtol=1e-5, atol=1e-12)
     assert float(logs["penalty"]) == 0.0
 
 

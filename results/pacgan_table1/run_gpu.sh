@@ -9,7 +9,7 @@
 #                   stage of benchmarks/gpu_check.sh once a GPU has run it.
 #   PACGAN_SEEDS    seeds per variant = population size (default 10, the paper's runs)
 #   PACGAN_RESULTS  results folder (default results/pacgan_table1/gpu)
-#   PACGAN_STEPS_PER_CALL  generator steps per compiled call (default 50; trial.steps_per_call: the same numbers,
+#   PACGAN_STEPS_PER_CALL  generator steps per compiled call (default 50; trial.steps_per_call: the same steps,
 #                   one dispatch per call; where an action falls inside a call the loop takes single steps)
 #   PACGAN_WORKERS  populations at once (default 8: every variant)
 #   PYTHON          the interpreter (default python3)

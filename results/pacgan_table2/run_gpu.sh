@@ -7,7 +7,7 @@
 #                   measured for this study; the paper: 100000)
 #   PACGAN_SEEDS    seeds per variant = population size (default 10, the paper's runs)
 #   PACGAN_RESULTS  results folder (default results/pacgan_table2/gpu)
-#   PACGAN_STEPS_PER_CALL  generator steps per compiled call (default 10; trial.steps_per_call: the same numbers,
+#   PACGAN_STEPS_PER_CALL  generator steps per compiled call (default 10; trial.steps_per_call: the same steps,
 #                   one dispatch per call; where an action falls inside a call the loop takes single steps)
 #   PACGAN_WORKERS  populations at once (default 4: every variant)
 #   PACGAN_DATA_DIR MNIST's folder (default shared/data under the repository, else the data loader's default)
