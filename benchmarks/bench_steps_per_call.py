@@ -21,9 +21,8 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 
-from bench_train_step import interleaved, machine_info, set_precision, PRECISIONS, write_json
+from bench_train_step import interleaved, machine_info, make_engine, set_precision, PRECISIONS, write_json
 
 DEFAULT_GIN = "gin_configs/presets/pacgan_ring.gin"
 
@@ -31,18 +30,10 @@ DEFAULT_GIN = "gin_configs/presets/pacgan_ring.gin"
 def make_run(cfg, members: int):
     """(compile seconds, run(steps) -> seconds): an engine for `cfg` with `members` seeds, trained on through
     the loop's path from where the previous run stopped."""
-    from gan_bench.gan.state import hparams_of  # pylint: disable=import-outside-toplevel
-    from gan_bench.train.engine import Engine  # pylint: disable=import-outside-toplevel
     from gan_bench.train.loop import call_plan  # pylint: disable=import-outside-toplevel
     from gan_bench.train.prefetch import Prefetcher  # pylint: disable=import-outside-toplevel
-    stacked = members > 1
-    engine = Engine(cfg, members, stacked)
+    engine, state, _ = make_engine(cfg, members, stacked=members > 1)  # members' seeds 0..P-1
     cfgs = [dataclasses.replace(cfg, seed=s) for s in range(members)]
-    if stacked:
-        hp = jax.tree_util.tree_map(lambda x: jnp.stack([x] * members), hparams_of(cfg))
-        state = engine.init(jnp.arange(members, dtype=jnp.int32), hp)
-    else:
-        state = engine.init(cfg.seed, hparams_of(cfg))
     box = {"state": state, "step": 0}
 
     def run(steps: int) -> float:

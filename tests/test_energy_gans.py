@@ -29,8 +29,6 @@ from gan_bench.train import run_trial
 from numpy_init import numpy_variables
 from shared_data import requires_shared, shared_path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _pass(real, fake):
     """What the terms read of one of D's passes: the energies of the real and fake halves."""
@@ -231,19 +229,17 @@ def _newest_checkpoint(workdir):
 
 
 def _run_preset(tmp_path, preset, bindings):
+    """Run in the repository root (the `at_repository_root` fixture): presets include fragments by
+    repository-relative paths."""
     workdir = str(tmp_path / "trial")
-    cwd = os.getcwd()
-    os.chdir(ROOT)  # presets include fragments by repository-relative paths
-    try:
-        status = run_trial(workdir, [os.path.join("gin_configs", "presets", preset + ".gin")],
-                           bindings + ["trial.train_steps = 2", "trial.metrics = []", "trial.log_every = 1",
-                                       "trial.ckpt_every = 2", "trial.conv_impl = 'xla'"])
-    finally:
-        os.chdir(cwd)
+    status = run_trial(workdir, [os.path.join("gin_configs", "presets", preset + ".gin")],
+                       bindings + ["trial.train_steps = 2", "trial.metrics = []", "trial.log_every = 1",
+                                   "trial.ckpt_every = 2", "trial.conv_impl = 'xla'"])
     return workdir, status
 
 
 @requires_shared("mnist")
+@pytest.mark.usefixtures("at_repository_root")
 def test_ebgan_mnist_preset_trains_two_steps(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     workdir, status = _run_preset(tmp_path, "ebgan_mnist", [
@@ -253,6 +249,7 @@ def test_ebgan_mnist_preset_trains_two_steps(tmp_path, caplog):
     assert "ebgan_pt=" in caplog.text and "ebgan_hinge=" in caplog.text  # the log lines
 
 
+@pytest.mark.usefixtures("at_repository_root")
 def test_began_celeba_preset_trains_two_steps_on_a_small_64x64_set(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     rng = np.random.default_rng(6)
@@ -269,8 +266,8 @@ def test_began_celeba_preset_trains_two_steps_on_a_small_64x64_set(tmp_path, cap
     assert "began_k=" in caplog.text and "began_m=" in caplog.text  # the log lines
 
 
+@pytest.mark.usefixtures("at_repository_root")
 def test_presets_bind_the_cited_settings():
-    os.chdir(ROOT)
     cfg = parse_config([os.path.join("gin_configs", "presets", "began_celeba.gin")])
     assert (cfg.dataset, cfg.architecture, cfg.loss, cfg.z_dim, cfg.z_dist, cfg.batch_size) == (
         "celeb_a", "began_autoencoder", "began", 64, "uniform", 16)
