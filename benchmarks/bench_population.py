@@ -5,7 +5,10 @@ leading population axis) is timed against `Engine(cfg, 1, stacked=False)` (one m
 another take P times as long). The two alternate (A B A B ...) and medians are used; compile time (first call)
 is reported apart. Throughput is member-steps/s = steps/s x P; trials/hour = member-steps/s x 3600 / the
 preset's trial length (ring8 2,000, InfoGAN-MNIST 18,750, DCGAN-CIFAR 100,000 generator steps).
-Speed-up = vmapped member-steps/s / sequential member-steps/s (> 1: the population is faster).
+Speed-up = vmapped member-steps/s / sequential member-steps/s (> 1: the population is faster). GB pop / solo:
+the compiled steps' peak memory (XLA's memory analysis); max P: the largest population that the line through
+those two puts within one worker's planned memory here (gan_bench.train.population_size, whose module command
+compiles the sizes themselves for the exact figure that `gan-bench sweep --population auto` uses).
 
   python3 benchmarks/bench_population.py                                    # default; InfoGAN P >= 8 and DCGAN take long on CPU
   python3 benchmarks/bench_population.py --nets mlp,infogan,dcgan --population 1,4,8,16 --image_batch 64 --reps 5
@@ -60,7 +63,7 @@ def config(net: str, batch: int, conv: str = "auto"):
 def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str = "auto") -> dict:
     cfg = config(net, batch, conv)
     timings = {}
-    runs = []
+    runs, compiled = [], []
     for label, p, stacked in (("population", members, True), ("solo", 1, False)):
         engine, state, real = make_engine(cfg, p, stacked)
         t0 = time.perf_counter()
@@ -72,7 +75,9 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str =
             box["state"], seconds = run_steps(engine, box["state"], real, steps)
             return seconds
         runs.append(run)
+        compiled.append((engine, box, real))
     pop_times, solo_times = interleaved(runs, reps)
+    memory = memory_figures(members, *compiled)
     pop_rate = members * steps / statistics.median(pop_times)  # member-steps/s
     solo_rate = steps / statistics.median(solo_times)
     trial_len = SETTINGS[net][2]
@@ -80,7 +85,26 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str =
             "population_member_steps_s": pop_rate, "sequential_member_steps_s": solo_rate,
             "population_trials_per_hour": pop_rate * 3600 / trial_len,
             "sequential_trials_per_hour": solo_rate * 3600 / trial_len, "speedup": pop_rate / solo_rate,
-            "trial_steps": trial_len, "population_times": pop_times, "solo_times": solo_times}
+            "trial_steps": trial_len, "population_times": pop_times, "solo_times": solo_times, **memory}
+
+
+def memory_figures(members: int, population, solo) -> dict:
+    """Peak memory of the two compiled steps (XLA's memory analysis; the programs are already compiled, so
+    this costs nothing) and the largest population the line through them puts within one worker's planned
+    memory on this machine (gan_bench.train.population_size: `python -m gan_bench.train.population_size`
+    compiles the sizes themselves and gives the exact figure). Empty where the backend reports none."""
+    from gan_bench.train.population_size import compiled_peak_bytes, line_fit, memory_budget, usable
+    try:
+        peaks = {n: compiled_peak_bytes(engine.step.lower(box["state"], real).compile())
+                 for n, (engine, box, real) in ((members, population), (1, solo))}
+    except RuntimeError as e:
+        return {"memory_note": str(e)}
+    budget, source = memory_budget(1)
+    figures = {"population_peak_bytes": peaks[members], "solo_peak_bytes": peaks[1], "budget_bytes": budget,
+               "budget_source": source}
+    if members > 1:
+        figures["largest_P_estimate"] = line_fit(peaks, usable(budget))
+    return figures
 
 
 SWEEP_FILE = """include '{preset}'
@@ -131,7 +155,12 @@ def print_row(r: dict) -> None:
           f"{r['population_compile_s']:9.1f}/{r['solo_compile_s']:<8.1f} "
           f"{r['population_member_steps_s']:18.2f} {r['sequential_member_steps_s']:8.2f} "
           f"{r['speedup']:8.2f} {r['population_trials_per_hour']:12.2f} "
-          f"{r['sequential_trials_per_hour']:8.2f}", flush=True)
+          f"{r['sequential_trials_per_hour']:8.2f} {_gb(r.get('population_peak_bytes')):>9s} "
+          f"{_gb(r.get('solo_peak_bytes')):>9s} {r.get('largest_P_estimate', '-'):>7}", flush=True)
+
+
+def _gb(n) -> str:
+    return "-" if n is None else f"{n / 1e9:.3f}"
 
 
 def main(argv=None) -> int:
@@ -170,7 +199,8 @@ def main(argv=None) -> int:
     info["precision"] = args.precision
     print(json.dumps(info))
     print(f"{'net':12s} {'conv':9s} {'P':>3s} {'batch':>5s} {'compile pop/solo s':>18s} {'member-steps/s pop':>18s} "
-          f"{'seq':>8s} {'speed-up':>8s} {'trials/h pop':>12s} {'seq':>8s}")
+          f"{'seq':>8s} {'speed-up':>8s} {'trials/h pop':>12s} {'seq':>8s} {'GB pop':>9s} {'GB solo':>9s} "
+          f"{'max P':>7s}")
     rows = []
     for net in nets:
         for conv in convs:

@@ -76,10 +76,25 @@ def cmd_sweep(args):
     if not args.dry_run:
         os.environ.setdefault("GAN_BENCH_JAX_CACHE", os.path.join(args.results, ".jax_cache"))
     options = {k: getattr(args, k) for k in _EXECUTOR_FLAGS[args.executor] if getattr(args, k) is not None}
+    memory = None if args.population_memory is None else int(args.population_memory * 1e9)
     summary = sweep_main(args.sweep_file, args.results, executor=args.executor, workers=args.workers,
                          max_trials=args.max_trials, dry_run=args.dry_run, population=args.population,
+                         population_memory=memory,
                          lease_ttl=args.lease_ttl, **options)
     return 1 if summary.get("failed") else 0
+
+
+def _population_arg(text: str):
+    """--population: a positive number of trials, or auto."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of trials or 'auto', got {text!r}")
+    return value
 
 
 # Executor-specific flags (gan_bench.sweep executors' options), passed only to the executor that takes them.
@@ -232,8 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trials (or populations) running at once on this machine (default 1)")
     s.add_argument("--max_trials", type=int, default=None, metavar="K",
                    help="only the first K trials of the expansion (grid point, random setting, seed order)")
-    s.add_argument("--population", type=int, default=1, metavar="P",
-                   help="train up to P trials that share shapes in one vmapped step (default 1: each alone)")
+    s.add_argument("--population", type=_population_arg, default=1, metavar="P",
+                   help="train up to P trials that share shapes in one vmapped step (default 1: each alone); "
+                        "auto: as many as fit one worker's memory, measured here (local executor)")
+    s.add_argument("--population_memory", type=float, default=None, metavar="GB",
+                   help="with --population auto: size populations for this much memory per worker (GB, 1e9 "
+                        "bytes) instead of measuring it")
     s.add_argument("--dry_run", action="store_true",
                    help="check every trial and list them with their state in RESULTS; run and write nothing")
     s.add_argument("--lease_ttl", type=float, default=300.0,

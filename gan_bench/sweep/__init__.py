@@ -6,7 +6,8 @@
 The sweep file format is documented in sweeps/README.md; the results folder layout in store.py.
 Executors: `local` (worker processes on this machine), `ray` (a Ray task per unit), `slurm` (one submitit
 job array per sweep). A unit is one trial, or with `population > 1` up to that many trials that differ only
-in seed and traced hyperparameters, trained together by `gan_bench.train.run_population`.
+in seed and traced hyperparameters, trained together by `gan_bench.train.run_population`; with population
+'auto', as many of them as fit one worker's memory (gan_bench.sweep.sizing).
 """
 import inspect
 import json
@@ -14,7 +15,7 @@ import logging
 import os
 import sys
 from collections import OrderedDict
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 from gan_bench.sweep import store
 from gan_bench.sweep.spec import Trial, expand_sweep, load_sweep  # noqa: F401  (public API)
@@ -35,17 +36,30 @@ def population_keys(trials: List[Trial]) -> List:
     return keys
 
 
+def group_trials(trials: List[Trial], keys: Optional[List] = None) -> "OrderedDict[str, List[Trial]]":
+    """The trials by population key (repr), groups and trials in the sweep's order."""
+    keys = population_keys(trials) if keys is None else keys
+    groups: "OrderedDict[str, List[Trial]]" = OrderedDict()
+    for key, t in zip(keys, trials):
+        groups.setdefault(repr(key), []).append(t)
+    return groups
+
+
+def split_groups(groups: "OrderedDict[str, List[Trial]]", population: int = 1,
+                 sizes: Optional[Dict[str, int]] = None) -> List[List[Trial]]:
+    """Each group cut into units of at most its size in `sizes` (default `population`) trials."""
+    sizes = sizes or {}
+    return [g[i:i + p] for key, g in groups.items() for p in [sizes.get(key, population)]
+            for i in range(0, len(g), p)]
+
+
 def make_units(trials: List[Trial], population: int = 1, keys: Optional[List] = None) -> List[List[Trial]]:
     """Group trials into units of at most `population` trials with equal keys, keeping the sweep's order."""
     if population < 1:
         raise ValueError(f"population must be >= 1, got {population}")
     if population == 1:
         return [[t] for t in trials]
-    keys = population_keys(trials) if keys is None else keys
-    groups: "OrderedDict[object, List[Trial]]" = OrderedDict()
-    for key, t in zip(keys, trials):
-        groups.setdefault(repr(key), []).append(t)
-    return [g[i:i + population] for g in groups.values() for i in range(0, len(g), population)]
+    return split_groups(group_trials(trials, keys), population)
 
 
 def dry_run_listing(sweep_file: str, results: str, trials: List[Trial]) -> str:
@@ -75,20 +89,34 @@ def _executor(name: str, results: str, workers: int, trial_fn, population_fn, le
 
 
 def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: int = 1,
-               max_trials: Optional[int] = None, dry_run: bool = False, population: int = 1,
+               max_trials: Optional[int] = None, dry_run: bool = False, population: Union[int, str] = 1,
                trial_fn="gan_bench.train:run_trial", population_fn="gan_bench.train:run_population",
-               lease_ttl: float = 300.0, print_fn=print, **executor_options) -> Dict:
+               lease_ttl: float = 300.0, print_fn=print, population_memory: Optional[int] = None,
+               **executor_options) -> Dict:
     """Expand, validate and run (or with `dry_run` only list) a sweep; returns the results summary.
 
     Starting it again skips done/diverged trials and resumes the rest. Several sweep processes (or hosts)
-    may run on the same `results` at once: leases keep each trial to one worker. `executor_options` go to
-    the executor (ray: address, cpus_per_trial, gpus_per_trial; slurm: cluster, partition, timeout_min,
-    cpus_per_task, gpus_per_node, mem_gb, array_parallelism, additional_parameters, wait).
+    may run on the same `results` at once: leases keep each trial to one worker. `population`: at most that
+    many trials in one vmapped step, or 'auto': for each group of trials that may share a step, as many as fit
+    one worker's memory (gan_bench.sweep.sizing; `population_memory`: that memory in bytes instead of
+    measuring it). `executor_options` go to the executor (ray: address, cpus_per_trial, gpus_per_trial;
+    slurm: cluster, partition, timeout_min, cpus_per_task, gpus_per_node, mem_gb, array_parallelism,
+    additional_parameters, wait).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
-    if workers < 1 or population < 1 or (max_trials is not None and max_trials < 1):
+    auto = population == "auto"
+    if not auto and (isinstance(population, bool) or not isinstance(population, int)):
+        raise ValueError(f"population must be a number of trials or 'auto', got {population!r}")
+    if workers < 1 or (not auto and population < 1) or (max_trials is not None and max_trials < 1):
         raise ValueError(f"workers, population and max_trials must be >= 1, got {workers}, {population}, {max_trials}")
+    if auto and executor != "local":
+        raise ValueError(f"population 'auto' measures the memory of this machine's devices, but the {executor} "
+                         f"executor runs trials elsewhere: give a number (python -m gan_bench.train.population_size "
+                         f"on a worker machine prints the largest that fits)")
+    if population_memory is not None and (not auto or population_memory <= 0):
+        raise ValueError(f"population_memory ({population_memory}) is the memory 'auto' sizes populations for: "
+                         f"expected a positive number of bytes with population 'auto', got population {population!r}")
     if lease_ttl <= 0:
         raise ValueError(f"lease_ttl must be > 0 seconds, got {lease_ttl}")
     if os.path.exists(results) and not os.path.isdir(results):
@@ -99,7 +127,12 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
         return {"trials": [t.record() for t in trials]}
     runner = _executor(executor, results, workers, trial_fn, population_fn, lease_ttl, executor_options)
     store.write_records(results, (t.record() for t in trials))
-    units = make_units(trials, population)
+    if auto:
+        from gan_bench.sweep import sizing  # pylint: disable=import-outside-toplevel
+        groups = group_trials(sizing.unfinished(results, trials))
+        units = split_groups(groups, 1, sizing.auto_sizes(results, groups, workers, population_memory))
+    else:
+        units = make_units(trials, population)
     log.info("sweep %s: %d trials in %d units -> %s (%s executor, %d workers)", sweep_file, len(trials),
              len(units), results, executor, workers)
     runner.run(units, sweep_progress(results, trials, workers, print_fn))

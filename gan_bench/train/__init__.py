@@ -15,6 +15,7 @@ Each member writes the same folder, with the same numbers (to float tolerance), 
   evaluation.py  a member's samples and metrics (also used by `gan-bench eval`)
   writers.py     the metric writer (log line, metrics.jsonl, TensorBoard) and the run's rate timer
   prefetch.py    the thread that loads the next steps' batches
+  population_size.py  the largest population whose compiled step fits a worker's memory (--population auto)
 """
 from gan_bench.train.population import run_population, run_trial
 
