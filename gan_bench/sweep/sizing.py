@@ -4,7 +4,10 @@ For every group of unfinished trials that may share one compiled step (`config.p
 process with worker slot 0's devices (`local.device_env`) runs `gan_bench.train.population_size`: the largest
 P, up to the group's size, whose compiled step fits one worker's memory. A child, because the sweep driver
 must hold no accelerator memory of its own while its workers run. The decisions and what they rest on are
-kept in RESULTS/population_sizes.json, so a restarted sweep asks once; delete it to measure again.
+kept in RESULTS/population_sizes.json, so a restarted sweep asks once; delete it to measure again. When the
+whole group fits (the common case on an accelerator) the child compiles one program, the very step the
+population's worker then runs: with the sweep's compilation cache (RESULTS/.jax_cache) the worker loads it
+from there instead of compiling it again.
 
 Only the local executor sizes this way: Ray tasks and Slurm jobs run on other machines, whose memory this
 one cannot measure (run `python -m gan_bench.train.population_size` there and give `--population P`).
