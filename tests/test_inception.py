@@ -2,6 +2,7 @@
 import hashlib
 import importlib.util
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -136,6 +137,25 @@ def test_average_pool_excludes_padding_like_tensorflow():
     assert out[0, 0] == pytest.approx((0 + 1 + 4 + 5) / 4)  # corner: 4 real pixels
     assert out[0, 1] == pytest.approx((0 + 1 + 2 + 4 + 5 + 6) / 6)  # edge: 6 real pixels
     assert out[1, 1] == pytest.approx(np.mean([0, 1, 2, 4, 5, 6, 8, 9, 10]))
+
+
+@pytest.mark.parametrize("precision,level", [("float32", "HIGHEST"), ("tensorfloat32", "HIGH"),
+                                             ("bfloat16", "DEFAULT")])
+def test_extraction_runs_the_network_at_the_precision_it_records(precision, level):
+    """Each of the network's 94 convolutions and its classifier run at the level `precision` names; only the
+    resize's two matmuls stay float32. Read from the program handed to XLA: a CPU computes float32 at every
+    level, so the features cannot tell."""
+    forward, _, _ = inception._compiled("bilinear", precision)
+    variables = jax.eval_shape(inception_net.FIDInceptionV3().init, jax.random.key(0), jnp.zeros((1, 75, 75, 3)))
+    text = forward.lower(variables, jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.uint8)).as_text()
+    ops = [line for line in text.splitlines() if "stablehlo.convolution" in line or "stablehlo.dot_general" in line]
+    configs = [re.search(r"precision(?:_config)? = \[([^\]]*)\]", line) for line in ops]
+    levels = [set(re.findall(r"\b(HIGHEST|HIGH|DEFAULT)\b", c.group(1))) if c else {"DEFAULT"} for c in configs]
+    assert all(len(s) == 1 for s in levels), ops
+    levels = [s.pop() for s in levels]
+    assert len(levels) == 94 + 1 + 2
+    assert levels.count("HIGHEST") == (len(levels) if level == "HIGHEST" else 2)
+    assert levels.count(level) == len(levels) - (0 if level == "HIGHEST" else 2)
 
 
 def test_parameter_count_matches_torchvision():

@@ -24,9 +24,12 @@ them in float64 the way the reference libraries evaluate them (width pass first,
 float32 intermediate image in ``clean`` mode); ``extract`` applies the same matrices in float32 on the
 device (at most a few 1e-5 apart on the [0, 255] scale, far below what moves a feature).
 
-Precision: ``extract(..., precision="float32")`` runs every matmul and convolution at full float32
-(``jax.default_matmul_precision``); ``"tensorfloat32"`` and ``"bfloat16"`` are faster on GPUs/TPUs and
-change the features (and FID) slightly: the precision is part of every score's protocol record.
+Precision: ``extract(..., precision="float32")`` runs every matmul and convolution of the network at full
+float32 (``jax.default_matmul_precision``); ``"tensorfloat32"`` and ``"bfloat16"`` are faster on GPUs/TPUs and
+change the features (and FID) slightly: the precision is part of every score's protocol record. (With float32
+inputs on a GPU, ``"bfloat16"`` is JAX's DEFAULT precision, which XLA runs as TF32 there; only TPUs multiply
+in bfloat16.) The resize keeps full float32 whatever the choice: its two small matmuls per image cost little,
+and TF32's 10-bit mantissa would move pixel values by up to a quarter of a grey level before the network.
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ INPUT_SIZE = 299
 RESIZE_MODES = ("bilinear", "tf1", "clean")
 PRECISIONS = ("float32", "tensorfloat32", "bfloat16")  # values of jax.default_matmul_precision
 NETWORK = "fid_inception_v3"  # torchvision Inception3 with pytorch-fid's FID blocks (inception-2015-12-05)
-_HIGHEST = jax.lax.Precision.HIGHEST
+_HIGHEST = jax.lax.Precision.HIGHEST  # the resize only (see the module docstring)
 
 
 def _check_mode(mode: str) -> None:

@@ -6,6 +6,11 @@ al. 2017): the 3×3 average pools in Mixed_5b–d, 6b–e and 7b exclude padding
 Mixed_7c's pool branch takes a max instead of an average, and the classifier has 1008 outputs. Every
 BatchNorm is folded into its convolution when the weights are converted (``weights.convert_state_dict``),
 so a ``BasicConv2d`` here is conv + bias + ReLU. Shapes are NHWC.
+
+Precision: no layer names one, so every convolution and matmul runs at the caller's
+``jax.default_matmul_precision``, which ``inception.extract`` sets from its ``precision`` argument (and tests
+pin to float32). A layer that named HIGHEST itself would turn ``extract(precision="tensorfloat32")`` into a
+float32 run whose protocol record says TF32.
 """
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 POOL3_DIM, NUM_LOGITS = 2048, 1008
-_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 class FoldedConv(nn.Module):
@@ -37,13 +41,12 @@ class FoldedConv(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (kh, kw, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
-            return jnp.einsum("bhwc,co->bhwo", x, kernel[0, 0], precision=_HIGHEST) + bias
+            return jnp.einsum("bhwc,co->bhwo", x, kernel[0, 0]) + bias
         pads = ((ph, ph), (pw, pw))
         rows = (x.shape[1] + 2 * ph - kh) // sh + 1
         if ph == pw == 0:
             pads = ((0, 1), (0, 0))
-        y = jax.lax.conv_general_dilated(x, kernel, (sh, sw), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                         precision=_HIGHEST)
+        y = jax.lax.conv_general_dilated(x, kernel, (sh, sw), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y[:, :rows] + bias
 
 
@@ -166,5 +169,5 @@ class FIDInceptionV3(nn.Module):
         x = InceptionE(name="Mixed_7b")(x)
         x = InceptionE(use_max_pool=True, name="Mixed_7c")(x)
         pool3 = jnp.mean(x, axis=(1, 2))
-        logits = nn.Dense(NUM_LOGITS, precision=_HIGHEST, name="fc")(pool3)
+        logits = nn.Dense(NUM_LOGITS, name="fc")(pool3)
         return pool3, logits
