@@ -2,7 +2,6 @@
 import hashlib
 import importlib.util
 import os
-import re
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 from gan_bench.metrics import inception, inception_net, weights
+from hlo_precision import contraction_levels
 
 _HERE = os.path.dirname(__file__)
 
@@ -148,11 +148,7 @@ def test_extraction_runs_the_network_at_the_precision_it_records(precision, leve
     forward, _, _ = inception._compiled("bilinear", precision)
     variables = jax.eval_shape(inception_net.FIDInceptionV3().init, jax.random.key(0), jnp.zeros((1, 75, 75, 3)))
     text = forward.lower(variables, jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.uint8)).as_text()
-    ops = [line for line in text.splitlines() if "stablehlo.convolution" in line or "stablehlo.dot_general" in line]
-    configs = [re.search(r"precision(?:_config)? = \[([^\]]*)\]", line) for line in ops]
-    levels = [set(re.findall(r"\b(HIGHEST|HIGH|DEFAULT)\b", c.group(1))) if c else {"DEFAULT"} for c in configs]
-    assert all(len(s) == 1 for s in levels), ops
-    levels = [s.pop() for s in levels]
+    levels = contraction_levels(text)
     assert len(levels) == 94 + 1 + 2
     assert levels.count("HIGHEST") == (len(levels) if level == "HIGHEST" else 2)
     assert levels.count(level) == len(levels) - (0 if level == "HIGHEST" else 2)

@@ -9,6 +9,7 @@ import pytest
 
 from gan_bench.metrics import mnist_classifier
 
+from hlo_precision import contraction_levels
 from shared_data import requires_shared, shared_path
 
 MNIST_DIR = shared_path("mnist")
@@ -55,3 +56,22 @@ def test_full_training_reaches_99_percent(tmp_path):
     classifier = mnist_classifier.load_or_train(cache_dir=str(tmp_path), train=train, test=test)
     print(f"MNIST test accuracy {classifier.test_accuracy:.4f} after {time.perf_counter() - start:.0f} s")
     assert classifier.test_accuracy >= 0.99
+
+
+def test_training_and_prediction_run_at_full_float32_on_every_backend():
+    """Both programs pin float32 themselves (a GPU would otherwise train and predict in TF32): read from the
+    lowered programs, whose 2 convolutions and 2 dense layers (forward; and their gradients in training) must
+    all be HIGHEST whatever the caller's default."""
+    import jax  # pylint: disable=import-outside-toplevel
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+    import optax  # pylint: disable=import-outside-toplevel
+
+    params = jax.eval_shape(mnist_classifier.MnistCNN().init, jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
+    x, y = jax.ShapeDtypeStruct((8, 28, 28, 1), jnp.float32), jax.ShapeDtypeStruct((8,), jnp.int32)
+    tx = optax.adam(1e-3)
+    with jax.default_matmul_precision("bfloat16"):
+        predict = contraction_levels(mnist_classifier._logits.lower(params, x).as_text())
+        train = contraction_levels(mnist_classifier._train_step.lower(tx, params, jax.eval_shape(tx.init, params),
+                                                                      x, y).as_text())
+    assert predict == ["HIGHEST"] * 4
+    assert len(train) >= 4 + 7 and set(train) == {"HIGHEST"}  # forward, then 7 or 8 gradient contractions
