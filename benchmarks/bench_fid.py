@@ -9,6 +9,8 @@ time. A first warm-up batch per side is timed apart: for gan_bench it holds the 
 Also timed: ``gan_bench.metrics.frechet_distance`` on 2048-d statistics (next to pytorch-fid's
 ``scipy.linalg.sqrtm`` formula), and the peak RSS of a process that extracts ``--rss_n`` images
 (``/usr/bin/time -v``). ``--layers`` adds a per-stage comparison (stem convs, pools, Mixed blocks).
+``--cache_only``: only the time to the first batch in a fresh process with a cold, then a warm, persistent
+compilation cache (random weights written without torch: needs no torch).
 
 Runs where both torch and jax import (e.g. a venv with torch, torchvision, jax, flax); on a GPU machine both
 sides run on the GPU (jax's default backend; ``--torch_device auto`` picks CUDA when PyTorch sees it):
@@ -20,16 +22,19 @@ sides run on the GPU (jax's default backend; ``--torch_device auto`` picks CUDA 
 torch with cuBLAS / cuDNN TF32 off); ``tf32`` both with TF32 (``"tensorfloat32"``, torch's TF32 switches on);
 ``default`` keeps gan_bench's float32 and torch's own default (on GPUs: TF32 convolutions), i.e. unmatched.
 """
-import argparse
-import json
-import os
-import re
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import warnings
+
+_T_START = time.perf_counter()  # a cache child's time to its first batch counts from here: imports included
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle libgomp threads must not spin between batches
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -174,6 +179,49 @@ def peak_rss(side: str, n: int, batch: int, size: int) -> dict:
     return {"n": n, "batch": batch, "peak_rss_gb": int(found.group(1)) / 1e6, "wall": wall.group(1)}
 
 
+def cache_child(folder: str, n: int, size: int, precision: str, out: str) -> None:
+    """Body of a fresh interpreter: one batch of ``n`` images through ``extract`` with the persistent
+    compilation cache in ``folder``; writes the seconds from the interpreter's start and from the call."""
+    from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics import inception  # pylint: disable=import-outside-toplevel
+    enable_compilation_cache(os.path.join(folder, "jax_cache"))
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    t0 = time.perf_counter()
+    pool3 = inception.extract(images, batch_size=n, weights_path=os.path.join(folder, "weights.pth"),
+                              precision=precision)["pool3"]
+    done = time.perf_counter()
+    assert pool3.shape == (n, 2048) and np.isfinite(pool3).all()
+    atomic_write_json(out, {"extract_s": done - t0, "since_start_s": done - _T_START})
+
+
+def bench_cache(n: int, size: int, precision: str) -> list:
+    """Time to the first batch of features in two fresh processes sharing one new compilation cache: the first
+    compiles the Inception (cold), the second loads it (warm). Random weights written without torch (the
+    published ones need a download); both processes read them through gan_bench's weights path, and the warm
+    one finds their converted copy in the same cache root, as a user's second run would."""
+    import torch_format  # pylint: disable=import-outside-toplevel
+    from random_fid_weights import random_fid_state_dict  # pylint: disable=import-outside-toplevel
+    jax_precision = PRECISIONS[precision][0]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        torch_format.write_state_dict(os.path.join(folder, "weights.pth"),
+                                      random_fid_state_dict(np.random.default_rng(0)))
+        env = dict(os.environ, GAN_BENCH_CACHE=os.path.join(folder, "cache"))
+        for label in ("cold", "warm"):
+            out = os.path.join(folder, f"{label}.json")
+            cmd = [sys.executable, os.path.abspath(__file__), "--cache_child", folder, "--batch", str(n),
+                   "--n", str(n), "--size", str(size), "--precision", precision]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd + ["--json", out], env=env, capture_output=True, text=True, check=False)
+            if proc.returncode:
+                raise RuntimeError(f"{label} cache run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+            rows.append({"cache": label, "images": n, "precision": jax_precision, **json.load(open(out)),
+                         "process_s": time.perf_counter() - t0})
+            print(f"{label:>5s} cache: first batch of {n} after {rows[-1]['since_start_s']:.1f} s from process start "
+                  f"(extract call {rows[-1]['extract_s']:.1f} s, process {rows[-1]['process_s']:.1f} s)", flush=True)
+    return rows
+
+
 def bench_layers(batch: int, reps: int, folder: str) -> list:
     """Per-stage seconds, gan_bench (each stage jitted alone) vs torch, on [batch, 299, 299, 3] noise."""
     import torch  # pylint: disable=import-outside-toplevel
@@ -229,15 +277,27 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="default", choices=sorted(PRECISIONS),
                    help="float32 or tf32 on both sides; default: gan_bench float32, torch's own default")
     p.add_argument("--json", help="write all figures to this file (atomically)")
+    p.add_argument("--cache_only", action="store_true",
+                   help="only the time to the first batch of --batch images with a cold and a warm compilation "
+                        "cache, each in a fresh process (no torch needed)")
     p.add_argument("--rss_child", choices=("gan_bench", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--cache_child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.n < args.batch or args.batch < 1 or args.size < 1:
         raise ValueError(f"need 1 <= --batch <= --n and --size >= 1, got {args.batch}, {args.n}, {args.size}")
+    if args.cache_child:
+        cache_child(args.cache_child, args.batch, args.size, PRECISIONS[args.precision][0], args.json)
+        return 0
     if args.rss_child:
         rss_child(args.rss_child, args.rss_n, args.batch, args.size)
         return 0
     report = {"machine": machine_info(), "command": " ".join([os.path.basename(sys.executable)] + sys.argv)}
     print(json.dumps(report["machine"]), flush=True)
+    if args.cache_only:
+        report["cache"] = bench_cache(args.batch, args.size, args.precision)
+        if args.json:
+            atomic_write_json(args.json, report)
+        return 0
     if args.frechet_only:
         report["frechet"] = fr = bench_frechet(args.frechet_reps)
         print(f"frechet_distance 2048-d: {fr['median_s']['frechet_distance']:.3f} s wall (scipy sqrtm formula "

@@ -80,6 +80,11 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
             summary[f"fid_{precision}"] = {"images_per_s": ex["images_per_s"],
                                            "ratio": ex["ratio_gan_bench_over_torch"],
                                            "first_batch_s": ex["first_batch_s"], "max_rel_error": ex["max_rel_error"]}
+    fid_cache = _load(folder, "fid_cache.json")
+    if fid_cache:
+        machine = machine or fid_cache["machine"]
+        summary["fid_cache"] = {r["cache"]: {"first_step_s": r["since_start_s"], "process_s": r["process_s"],
+                                             "images": r["images"]} for r in fid_cache["cache"]}
     cache = _load(folder, "cache.json")
     if cache:
         summary["cache"] = {r["cache"]: {"first_step_s": r["first_step_s"], "process_s": r["process_s"]}
@@ -131,6 +136,10 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
     if "cache" in summary:
         lines.append("first batch: " + ", ".join(f"{k} cache {v['first_step_s']:.1f} s (process {v['process_s']:.1f} s)"
                                                  for k, v in summary["cache"].items()))
+    if "fid_cache" in summary:
+        lines.append("FID Inception, first batch from process start: " + ", ".join(
+            f"{k} cache {v['first_step_s']:.1f} s (process {v['process_s']:.1f} s)"
+            for k, v in summary["fid_cache"].items()))
     lines.append("tests: " + ", ".join(f"{k}: {v or 'no result'}" for k, v in summary["tests"].items()))
     return lines, summary
 

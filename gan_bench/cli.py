@@ -34,11 +34,24 @@ def _check_folder_flag(flag: str, path: str) -> None:
         raise ValueError(f"{flag} {path} is an existing file; expected a folder (it is created if missing)")
 
 
+def _compilation_cache(args) -> None:
+    """JAX's persistent compilation cache, unless --no_compilation_cache: a second run of the same shapes (the
+    next trial, the next `eval` of a checkpoint, FID's Inception network) loads its programs instead of
+    compiling them again."""
+    if not args.no_compilation_cache:
+        from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
+        enable_compilation_cache()
+
+
+def _add_cache_flag(parser) -> None:
+    parser.add_argument("--no_compilation_cache", action="store_true",
+                        help="do not use JAX's persistent compilation cache (default: on)")
+
+
 def cmd_train(args):
     _check_folder_flag("--workdir", args.workdir)
     from gan_bench import parallel  # pylint: disable=import-outside-toplevel
     from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
-    from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
     from gan_bench.train import run_trial  # pylint: disable=import-outside-toplevel
 
     gin_files, gin_bindings = args.gin_file, args.gin_binding
@@ -48,8 +61,7 @@ def cmd_train(args):
     else:
         parse_config(gin_files, gin_bindings)  # a bad config fails here, before the folder is made
     parallel.maybe_initialize_distributed()
-    if not args.no_compilation_cache:
-        enable_compilation_cache()
+    _compilation_cache(args)
     status = run_trial(args.workdir, gin_files, gin_bindings, continue_to=args.continue_to)
     print(json.dumps(status, indent=1, sort_keys=True))
     return 0 if status["state"] == "done" else 1
@@ -126,6 +138,7 @@ def cmd_report(args):
 def cmd_eval(args):
     from gan_bench import evaluate_trial  # pylint: disable=import-outside-toplevel
 
+    _compilation_cache(args)
     row = evaluate_trial.evaluate_workdir(args.workdir, args.metrics.split(",") if args.metrics else None)
     print(json.dumps(row, indent=1, sort_keys=True))
     return 0
@@ -134,6 +147,7 @@ def cmd_eval(args):
 def cmd_metrics(args):
     from gan_bench.metrics.cli_metrics import metrics_main  # pylint: disable=import-outside-toplevel
 
+    _compilation_cache(args)
     result = metrics_main(args.real, args.fake, args.metrics.split(","), args.out)
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0
@@ -202,6 +216,7 @@ def _add_debug_flag(parser, default):
 def cmd_stats(args):
     from gan_bench.metrics.reference_stats import stats_main  # pylint: disable=import-outside-toplevel
 
+    _compilation_cache(args)
     result = stats_main(args.gin_file, args.gin_binding, args.split)
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0
@@ -229,8 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gin binding, e.g. \"trial.loss = 'hinge'\" (repeatable; parsed after the files)")
     t.add_argument("--workdir", required=True, metavar="WORKDIR",
                    help="the trial folder (created if missing; an existing one is resumed)")
-    t.add_argument("--no_compilation_cache", action="store_true",
-                   help="do not use JAX's persistent compilation cache (default: on)")
+    _add_cache_flag(t)
     t.add_argument("--continue_to", type=int, default=None, metavar="N",
                    help="train to N steps, a trial already done at fewer included (resumed from its last "
                         "checkpoint; without --gin_file / --gin_binding, WORKDIR/config.gin is its configuration)")
@@ -293,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--workdir", required=True, metavar="WORKDIR", help="a trial folder written by train or sweep")
     e.add_argument("--metrics", default=None,
                    help="comma-separated metric names (default: the trial's trial.metrics)")
+    _add_cache_flag(e)
     e.set_defaults(fn=cmd_eval)
 
     m = sub.add_parser("metrics", help="metrics between two sets of images on disk (folders or .npz)",
@@ -302,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fake", required=True, metavar="PATH", help="the generated images: an image folder or an .npz file")
     m.add_argument("--metrics", default="fid", help="comma-separated metric names, listed below (default fid)")
     m.add_argument("--out", default=None, metavar="FILE", help="also write the result as JSON to FILE (atomically)")
+    _add_cache_flag(m)
     m.set_defaults(fn=cmd_metrics)
 
     sc = sub.add_parser("stats", help="precompute the real images' Inception statistics a trial will use",
@@ -312,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="gin binding (repeatable), e.g. \"inception_features.resize = 'clean'\"")
     sc.add_argument("--split", default=None, metavar="SPLIT",
                     help="dataset split, e.g. train or test (default: the trial's trial.eval_split)")
+    _add_cache_flag(sc)
     sc.set_defaults(fn=cmd_stats)
 
     for command in sub.choices.values():  # `gan-bench train --debug ...` as well as `gan-bench --debug train ...`

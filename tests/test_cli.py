@@ -268,3 +268,24 @@ def test_train_and_eval_report_progress_as_plain_log_lines(tmp_path, env):
                       "generating 200 samples at step 4 and reading as many real 'test' ones",
                       "computing metric modes_2d", f"wrote {workdir / 'eval.json'}"]
     assert json.loads(proc.stdout)["step"] == 4
+
+
+@pytest.mark.parametrize("argv,module,function", [
+    (["eval", "--workdir", "w"], "gan_bench.evaluate_trial", "evaluate_workdir"),
+    (["metrics", "--real", "r.npz", "--fake", "f.npz"], "gan_bench.metrics.cli_metrics", "metrics_main"),
+    (["stats", "--gin_file", "g.gin"], "gan_bench.metrics.reference_stats", "stats_main")])
+def test_metric_commands_use_the_persistent_compilation_cache(argv, module, function, tmp_path, monkeypatch):
+    """eval, metrics and stats compile the Inception network (about 47 s on an H200): a second call loads it
+    from JAX's persistent cache, as train and sweep do; --no_compilation_cache leaves the cache off."""
+    import importlib  # pylint: disable=import-outside-toplevel
+    import jax  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(importlib.import_module(module), function, lambda *a, **k: {})
+    monkeypatch.setenv("GAN_BENCH_JAX_CACHE", str(tmp_path / "cache"))
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        assert cli.main(argv + ["--no_compilation_cache"]) == 0
+        assert jax.config.jax_compilation_cache_dir == before
+        assert cli.main(argv) == 0
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

@@ -23,6 +23,7 @@ def _load_helper(name):
 
 
 torch_format = _load_helper("torch_format")
+random_fid_weights = _load_helper("random_fid_weights")
 
 
 # ------------------------------------------------------------------ resize and normalisation
@@ -182,37 +183,13 @@ def test_extract_rejects_bad_input_before_loading_weights(tmp_path):
 
 
 # ------------------------------------------------------------------ forward through the real loading path
-def _torch_state_dict(rng, zero_kernels: bool) -> dict:
-    """A torchvision-named FID Inception state dict with random BN statistics."""
-    state = {}
-    for path, shape in inception._param_shapes().items():
-        parts = path.split("/")
-        if parts[0] == "fc":
-            if parts[1] == "kernel":
-                state["fc.weight"] = rng.normal(0, 0.05, (shape[1], shape[0])).astype(np.float32)
-            else:
-                state["fc.bias"] = rng.normal(0, 0.1, shape).astype(np.float32)
-            continue
-        prefix = ".".join(parts[:-2])
-        if parts[-1] == "kernel":
-            kh, kw, cin, cout = shape
-            scale = 0.0 if zero_kernels else np.sqrt(2.0 / (kh * kw * cin))
-            state[f"{prefix}.conv.weight"] = (rng.normal(size=(cout, cin, kh, kw)) * scale).astype(np.float32)
-        else:
-            state[f"{prefix}.bn.weight"] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-            state[f"{prefix}.bn.bias"] = rng.normal(0, 0.5, shape).astype(np.float32)
-            state[f"{prefix}.bn.running_mean"] = rng.normal(0, 0.1, shape).astype(np.float32)
-            state[f"{prefix}.bn.running_var"] = rng.uniform(0.8, 1.2, shape).astype(np.float32)
-    return state
-
-
 @pytest.fixture(scope="module")
 def weight_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inception_weights")
     rng = np.random.default_rng(0)
     files = {}
     for name, zero in (("zero", True), ("random", False)):
-        state = _torch_state_dict(rng, zero)
+        state = random_fid_weights.random_fid_state_dict(rng, zero)
         torch_format.write_state_dict(folder / f"{name}.pth", state)
         files[name] = (str(folder / f"{name}.pth"), state)
     with pytest.MonkeyPatch.context() as patch:
