@@ -7,7 +7,9 @@ and gradients, donated buffers counted once), at the group's size first, since o
 whole group usually fits. When it does not, memory is linear in P (state, batch and activations all grow with
 the members, the program's fixed part does not), so the next size is read off the line through the sizes
 already compiled and checked by compiling it. Nothing runs: compiling is enough, and it needs no data beyond
-one batch.
+one batch. (With `trial.conv_impl = 'auto'` on an accelerator, building each size's engine also times the two
+convolution implementations at that size, as every run does; the decision is cached per size, so the
+population's worker reuses it. Set `trial.conv_impl` to skip that.)
 
 The budget: an accelerator's allocator limit (`memory_stats()['bytes_limit']`, what JAX may take: 75 % of a GPU
 by default) divided by the workers that share the device; on a CPU, the host's available memory divided by
