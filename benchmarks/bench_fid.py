@@ -10,7 +10,9 @@ Also timed: ``gan_bench.metrics.frechet_distance`` on 2048-d statistics (next to
 ``scipy.linalg.sqrtm`` formula), and the peak RSS of a process that extracts ``--rss_n`` images
 (``/usr/bin/time -v``). ``--layers`` adds a per-stage comparison (stem convs, pools, Mixed blocks).
 ``--cache_only``: only the time to the first batch in a fresh process with a cold, then a warm, persistent
-compilation cache (random weights written without torch: needs no torch).
+compilation cache (random weights written without torch: needs no torch). ``--fid_precision``: only FID of
+``--n`` vs ``--n`` synthetic images at each extraction precision, its relative difference from float32's and
+the seconds of each whole FID (random weights, no torch).
 
 Runs where both torch and jax import (e.g. a venv with torch, torchvision, jax, flax); on a GPU machine both
 sides run on the GPU (jax's default backend; ``--torch_device auto`` picks CUDA when PyTorch sees it):
@@ -222,6 +224,57 @@ def bench_cache(n: int, size: int, precision: str) -> list:
     return rows
 
 
+def smooth_images(n: int, size: int, seed: int, contrast: float = 1.0, shift: float = 0.0) -> np.ndarray:
+    """[n, size, size, 3] uint8 images with structure at several scales (random 4x4, 8x8 and 16x16 fields
+    upsampled and summed), so that Inception features vary the way they do on pictures rather than on
+    white noise; `contrast` and `shift` move one set's distribution away from another's."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, size, size, 3), np.float32)
+    for cells in (4, 8, 16):
+        field = rng.normal(size=(n, cells, cells, 3)).astype(np.float32)
+        reps = -(-size // cells)
+        x += np.repeat(np.repeat(field, reps, axis=1), reps, axis=2)[:, :size, :size]
+    x = 128 + contrast * 30 * x + shift
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def bench_fid_precision(n: int, batch: int, size: int) -> list:
+    """FID of two n-image sets at each extraction precision, its relative difference from float32's, and the
+    seconds of each whole FID (both sets' features, their statistics and the Frechet distance; the program
+    compiled beforehand, timed apart). Random Inception weights, written without torch (the published ones
+    need a download), and synthetic images: the relative differences are what this measures, not FID values
+    comparable to published ones."""
+    import torch_format  # pylint: disable=import-outside-toplevel
+    from random_fid_weights import random_fid_state_dict  # pylint: disable=import-outside-toplevel
+    from gan_bench.metrics import frechet_distance, inception  # pylint: disable=import-outside-toplevel
+    real, fake = smooth_images(n, size, seed=1), smooth_images(n, size, seed=2, contrast=0.85, shift=12.0)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "weights.pth")
+        torch_format.write_state_dict(path, random_fid_state_dict(np.random.default_rng(0)))
+        os.environ["GAN_BENCH_CACHE"] = os.path.join(folder, "cache")
+        for precision in inception.PRECISIONS:
+            _, compile_s = timed(lambda: inception.extract(real[:batch], batch_size=batch, weights_path=path,
+                                                           precision=precision))
+
+            def fid(precision=precision):
+                stats = []
+                for images in (real, fake):
+                    pool3 = inception.extract(images, batch_size=batch, weights_path=path,
+                                              precision=precision)["pool3"].astype(np.float64)
+                    stats += [pool3.mean(0), np.cov(pool3, rowvar=False)]
+                return float(frechet_distance(*stats))
+            value, seconds = timed(fid)
+            rows.append({"precision": precision, "fid": value, "fid_seconds": seconds, "first_batch_s": compile_s,
+                         "n": n, "batch": batch, "image_size": size})
+            base = rows[0]["fid"]
+            rows[-1]["rel_diff_vs_float32"] = abs(value - base) / abs(base)
+            print(f"{precision:>13s}: FID {value:.6f} (rel. diff from float32 {rows[-1]['rel_diff_vs_float32']:.1e}), "
+                  f"{n} vs {n} images end to end {seconds:.1f} s, first batch (compile) {compile_s:.1f} s",
+                  flush=True)
+    return rows
+
+
 def bench_layers(batch: int, reps: int, folder: str) -> list:
     """Per-stage seconds, gan_bench (each stage jitted alone) vs torch, on [batch, 299, 299, 3] noise."""
     import torch  # pylint: disable=import-outside-toplevel
@@ -277,6 +330,10 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="default", choices=sorted(PRECISIONS),
                    help="float32 or tf32 on both sides; default: gan_bench float32, torch's own default")
     p.add_argument("--json", help="write all figures to this file (atomically)")
+    p.add_argument("--fid_precision", action="store_true",
+                   help="only FID of --n vs --n images at each extraction precision (float32, tensorfloat32, "
+                        "bfloat16): the relative difference from float32 and each FID's seconds end to end "
+                        "(no torch needed)")
     p.add_argument("--cache_only", action="store_true",
                    help="only the time to the first batch of --batch images with a cold and a warm compilation "
                         "cache, each in a fresh process (no torch needed)")
@@ -293,6 +350,11 @@ def main(argv=None) -> int:
         return 0
     report = {"machine": machine_info(), "command": " ".join([os.path.basename(sys.executable)] + sys.argv)}
     print(json.dumps(report["machine"]), flush=True)
+    if args.fid_precision:
+        report["fid_precision"] = bench_fid_precision(args.n, args.batch, args.size)
+        if args.json:
+            atomic_write_json(args.json, report)
+        return 0
     if args.cache_only:
         report["cache"] = bench_cache(args.batch, args.size, args.precision)
         if args.json:

@@ -21,8 +21,11 @@
 #   cache        time to the first batch with a cold and a warm JAX compilation cache
 #   numerics     the precision tests and the spectral-norm test first, then
 #                pytest tests/test_nets.py tests/test_metrics_fid.py (precision pinned by tests/conftest.py)
+#   fid_precision  FID of 10k vs 10k images at each extraction precision (float32, tensorfloat32, bfloat16):
+#                the relative difference from float32 and each FID's seconds end to end
 #   fid_cache    time to the first batch of FID's Inception features from process start, cold and warm
-#                compilation cache, each in a fresh process (last: runs on what the budget has left)
+#                compilation cache, each in a fresh process
+# fid_precision and fid_cache come last: they run on what the budget has left (GAN_BENCH_GPU_STAGES to rerun).
 #
 # Missing pure-Python wheels (gin-config, tensorboardX, ...) are installed from build/gpu_wheels (made by
 # benchmarks/gpu_wheels.sh; or $GAN_BENCH_WHEELS) with `pip install --no-index --no-deps --target` into a
@@ -98,6 +101,8 @@ if [ $TINY = 1 ]; then
     FID_ARGS=(--n 4 --batch 2 --size 8 --torch_device auto)
     CACHE_ARGS=(--arch mlp --batch 8 --steps 2)
     FID_CACHE_ARGS=(--n 2 --batch 2 --size 8 --precision float32)
+    FID_PRECISION_ARGS=(--n 4 --batch 2 --size 8)
+    FID_PRECISION_CAP=120
     FID_CACHE_CAP=150
     POLICY_ARGS=(--nets dcgan --batch 2 --reps 1 --steps 1)
     CALL_ARGS=(--population 2 --bind "trial.pack = 2" --bind "mlp.g_width = 8" --bind "mlp.d_width = 8" --steps 4
@@ -113,6 +118,8 @@ else
     FID_ARGS=(--n 2000 --batch 200 --torch_device auto)
     CACHE_ARGS=(--gpu --arch dcgan --batch 64 --steps 3)
     FID_CACHE_ARGS=(--n 200 --batch 200 --precision float32)
+    FID_PRECISION_ARGS=(--n 10000 --batch 200)  # three Inception programs to compile, 60,000 images to run
+    FID_PRECISION_CAP=200
     FID_CACHE_CAP=100  # the cold process compiles the Inception (47 s on an H200), the warm one loads it
     POLICY_ARGS=(--nets dcgan --batch 64 --reps 3 --steps 10)
     CALL_ARGS=(--population 10 --bind "trial.pack = 4" --steps 1000 --steps_per_call 1,50 --reps 2)
@@ -144,7 +151,9 @@ fi
 run_stage cache "${CAPS[4]}" "$PY" benchmarks/bench_scaling.py --cache_only "${CACHE_ARGS[@]}" --json "$OUT/cache.json"
 run_stage precision_tests "${CAPS[5]}" "$PY" -m pytest -q -p no:cacheprovider "${PRECISION_TESTS[@]}"
 run_stage numerics "${CAPS[6]}" "$PY" -m pytest -q -p no:cacheprovider "${NUMERICS_TESTS[@]}"
-# last: it only runs when the stages above leave it time in the overall budget
+# last: these run when the stages above leave them time in the overall budget
+run_stage fid_precision "$FID_PRECISION_CAP" "$PY" benchmarks/bench_fid.py --fid_precision \
+    "${FID_PRECISION_ARGS[@]}" --json "$OUT/fid_precision.json"
 run_stage fid_cache "$FID_CACHE_CAP" "$PY" benchmarks/bench_fid.py --cache_only "${FID_CACHE_ARGS[@]}" \
     --json "$OUT/fid_cache.json"
 

@@ -80,6 +80,11 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
             summary[f"fid_{precision}"] = {"images_per_s": ex["images_per_s"],
                                            "ratio": ex["ratio_gan_bench_over_torch"],
                                            "first_batch_s": ex["first_batch_s"], "max_rel_error": ex["max_rel_error"]}
+    fid_precision = _load(folder, "fid_precision.json")
+    if fid_precision:
+        machine = machine or fid_precision["machine"]
+        summary["fid_precision"] = [{k: r[k] for k in ("precision", "fid", "rel_diff_vs_float32", "fid_seconds", "n")}
+                                    for r in fid_precision["fid_precision"]]
     fid_cache = _load(folder, "fid_cache.json")
     if fid_cache:
         machine = machine or fid_cache["machine"]
@@ -136,6 +141,11 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
     if "cache" in summary:
         lines.append("first batch: " + ", ".join(f"{k} cache {v['first_step_s']:.1f} s (process {v['process_s']:.1f} s)"
                                                  for k, v in summary["cache"].items()))
+    if "fid_precision" in summary:
+        rows = summary["fid_precision"]
+        lines.append(f"FID {rows[0]['n']} vs {rows[0]['n']} (random weights) by precision: " + ", ".join(
+            f"{r['precision']} {r['fid']:.4f} (rel {r['rel_diff_vs_float32']:.1e}, {r['fid_seconds']:.1f} s)"
+            for r in rows))
     if "fid_cache" in summary:
         lines.append("FID Inception, first batch from process start: " + ", ".join(
             f"{k} cache {v['first_step_s']:.1f} s (process {v['process_s']:.1f} s)"
