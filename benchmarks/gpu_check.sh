@@ -19,7 +19,8 @@
 #   fid_tf32     FID Inception extraction images/s vs the same network in PyTorch, both TF32 (needs torchvision)
 #   fid_float32  the same, both full float32
 #   cache        time to the first batch with a cold and a warm JAX compilation cache
-#   numerics     the precision tests and the spectral-norm test first, then
+#   numerics     the precision tests (trial.precision, FID's Inception, the MNIST classifier) and the
+#                spectral-norm test first, then
 #                pytest tests/test_nets.py tests/test_metrics_fid.py (precision pinned by tests/conftest.py)
 #   fid_precision  FID of 10k vs 10k images at each extraction precision (float32, tensorfloat32, bfloat16):
 #                the relative difference from float32 and each FID's seconds end to end
@@ -108,9 +109,10 @@ if [ $TINY = 1 ]; then
     CALL_ARGS=(--population 2 --bind "trial.pack = 2" --bind "mlp.g_width = 8" --bind "mlp.d_width = 8" --steps 4
                --steps_per_call 1,2 --reps 1)
     CALL_CAP=25
-    PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
+    PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py tests/test_inception.py tests/test_metrics_mnist.py
+                     -k "precision or spectral_norm or full_float32")
     NUMERICS_TESTS=(tests/test_nets.py -k "layer_norm or weight_norm")
-    CAPS=(55 70 20 20 25 25 20 60)
+    CAPS=(55 70 20 20 25 45 20 60)
 else
     STEP_ARGS=(--nets $NETS --reps 3 --steps 10)  # batch 64, n_disc 1; biggan 50, 4
     POP_CONV=xla  # cpu_tuned's forms compiled for over a minute on an H200 and lose there (BENCHMARKS.md)
@@ -124,10 +126,11 @@ else
     POLICY_ARGS=(--nets dcgan --batch 64 --reps 3 --steps 10)
     CALL_ARGS=(--population 10 --bind "trial.pack = 4" --steps 1000 --steps_per_call 1,50 --reps 2)
     CALL_CAP=60
-    PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py -k "precision or spectral_norm")
+    PRECISION_TESTS=(tests/test_precision.py tests/test_nets.py tests/test_inception.py tests/test_metrics_mnist.py
+                     -k "precision or spectral_norm or full_float32")
     NUMERICS_TESTS=(tests/test_metrics_fid.py)
     # train_step population fid_tf32 fid_float32 cache precision_tests numerics precision (seconds)
-    CAPS=(210 70 80 60 20 35 25 40)  # train_step: 150 s for the three nets, 60 s more for BigGAN
+    CAPS=(210 70 80 60 20 50 25 40)  # train_step: 150 s for the three nets, 60 s more for BigGAN
 fi
 
 run_stage train_step "${CAPS[0]}" "$PY" benchmarks/bench_train_step.py "${STEP_ARGS[@]}" --no_im2col \
