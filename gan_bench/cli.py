@@ -91,7 +91,7 @@ def cmd_sweep(args):
     memory = None if args.population_memory is None else int(args.population_memory * 1e9)
     summary = sweep_main(args.sweep_file, args.results, executor=args.executor, workers=args.workers,
                          max_trials=args.max_trials, dry_run=args.dry_run, population=args.population,
-                         population_memory=memory,
+                         population_memory=memory, continue_to=args.continue_to,
                          lease_ttl=args.lease_ttl, **options)
     return 1 if summary.get("failed") else 0
 
@@ -191,7 +191,9 @@ _SWEEP_HELP = """Expand a sweep file (format: sweeps/README.md) into trials and 
 Before anything runs, every trial is parsed and checked as the trial itself would check it (registered
 names of losses, penalties, architectures, datasets and metrics, choices and ranges of every field), and
 every value a random search may choose: all problems are listed, one line each, and the exit status is 2.
-Running the same command again skips finished trials and resumes the others."""
+Running the same command again skips finished trials and resumes the others. The same command with
+--continue_to N trains every trial on to N steps: those done at fewer steps resume from their last checkpoint,
+under the same ids, and end where an uninterrupted run of N steps would."""
 
 _EVAL_HELP = """Evaluate a trained trial: rebuild it from WORKDIR/config.gin, restore the newest checkpoint in
 WORKDIR/ckpt/, generate trial.eval_num_samples samples and compute the metrics on them and on as many real
@@ -267,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--population_memory", type=float, default=None, metavar="GB",
                    help="with --population auto: size populations for this much memory per worker (GB, 1e9 "
                         "bytes) instead of measuring it")
+    s.add_argument("--continue_to", type=int, default=None, metavar="N",
+                   help="train every trial of the sweep to N steps under the same ids: trials done at fewer steps "
+                        "resume from their last checkpoint (give the sweep file they were run from)")
     s.add_argument("--dry_run", action="store_true",
                    help="check every trial and list them with their state in RESULTS; run and write nothing")
     s.add_argument("--lease_ttl", type=float, default=300.0,

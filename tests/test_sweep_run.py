@@ -255,3 +255,27 @@ def test_sweep_prints_one_progress_line_per_finished_trial(tmp_path, monkeypatch
     again = []
     sweep_main(sweep_file, results, workers=2, trial_fn=FAKE, print_fn=again.append)  # reruns the failed two
     assert len(again) == 3 and [re.search(r"(\d+)/4 trials ended", line).group(1) for line in again[:2]] == ["3", "4"]
+
+
+def test_continue_to_trains_every_trial_on_under_the_same_ids(tmp_path):
+    """A sweep of 30 steps, then the same sweep file with continue_to=50: every trial resumes once, from its
+    step-30 checkpoint, and ends with the closed-form value of an uninterrupted 50-step run; trial.json keeps
+    the sweep's own bindings. Continuing to 50 again, or to 40, runs nothing."""
+    sweep_file, results = _sweep_file(tmp_path), str(tmp_path / "results")
+    sweep_main(sweep_file, results, workers=2, trial_fn=FAKE, print_fn=lambda *_: None)
+    records = {t: open(os.path.join(results, t, "trial.json")).read() for t in store.trial_ids(results)}
+    sweep_main(sweep_file, results, workers=2, trial_fn=FAKE, continue_to=50, print_fn=lambda *_: None)
+    assert store.trial_ids(results) == sorted(records)
+    for tid, lines in _markers(results).items():
+        record = json.loads(records[tid])
+        status = json.load(open(os.path.join(results, tid, "status.json")))
+        assert status["state"] == "done" and status["step"] == 50
+        assert status["final_metrics"]["x"] == expected_value(record["seed"], 50)
+        assert [m[0] for m in lines] == ["started", "finished", "started", "finished"]
+        assert lines[2][2] == "30"  # resumed from the step-30 checkpoint, not from scratch
+        assert open(os.path.join(results, tid, "trial.json")).read() == records[tid]
+    for steps in (50, 40):
+        sweep_main(sweep_file, results, workers=2, trial_fn=FAKE, continue_to=steps, print_fn=lambda *_: None)
+        assert all(len(lines) == 4 for lines in _markers(results).values())
+    with pytest.raises(ValueError, match="continue_to must be a positive number of steps"):
+        sweep_main(sweep_file, results, continue_to=0)

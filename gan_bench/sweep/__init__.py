@@ -9,6 +9,7 @@ job array per sweep). A unit is one trial, or with `population > 1` up to that m
 in seed and traced hyperparameters, trained together by `gan_bench.train.run_population`; with population
 'auto', as many of them as fit one worker's memory (gan_bench.sweep.sizing).
 """
+import dataclasses
 import inspect
 import json
 import logging
@@ -92,14 +93,17 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
                max_trials: Optional[int] = None, dry_run: bool = False, population: Union[int, str] = 1,
                trial_fn="gan_bench.train:run_trial", population_fn="gan_bench.train:run_population",
                lease_ttl: float = 300.0, print_fn=print, population_memory: Optional[int] = None,
-               **executor_options) -> Dict:
+               continue_to: Optional[int] = None, **executor_options) -> Dict:
     """Expand, validate and run (or with `dry_run` only list) a sweep; returns the results summary.
 
     Starting it again skips done/diverged trials and resumes the rest. Several sweep processes (or hosts)
     may run on the same `results` at once: leases keep each trial to one worker. `population`: at most that
     many trials in one vmapped step, or 'auto': for each group of trials that may share a step, as many as fit
     one worker's memory (gan_bench.sweep.sizing; `population_memory`: that memory in bytes instead of
-    measuring it). `executor_options` go to the executor (ray: address, cpus_per_trial, gpus_per_trial;
+    measuring it). `continue_to`: train every trial to that many steps under the same ids: trials done at
+    fewer steps resume from their last checkpoint, and end as an uninterrupted run of that length would (see
+    `gan_bench.train.run_trial`); the sweep file must be the one the trials were run from. `executor_options`
+    go to the executor (ray: address, cpus_per_trial, gpus_per_trial;
     slurm: cluster, partition, timeout_min, cpus_per_task, gpus_per_node, mem_gb, array_parallelism,
     additional_parameters, wait).
     """
@@ -119,6 +123,9 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
                          f"expected a positive number of bytes with population 'auto', got population {population!r}")
     if lease_ttl <= 0:
         raise ValueError(f"lease_ttl must be > 0 seconds, got {lease_ttl}")
+    if continue_to is not None and (isinstance(continue_to, bool) or not isinstance(continue_to, int)
+                                    or continue_to < 1):
+        raise ValueError(f"continue_to must be a positive number of steps, got {continue_to!r}")
     if os.path.exists(results) and not os.path.isdir(results):
         raise ValueError(f"results {results} is an existing file; expected a folder for the sweep's trials")
     trials = expand_sweep(sweep_file, max_trials=max_trials, validate=True)
@@ -126,7 +133,9 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
         print_fn(dry_run_listing(sweep_file, results, trials))
         return {"trials": [t.record() for t in trials]}
     runner = _executor(executor, results, workers, trial_fn, population_fn, lease_ttl, executor_options)
-    store.write_records(results, (t.record() for t in trials))
+    store.write_records(results, (t.record() for t in trials))  # the sweep's own bindings, as expanded
+    if continue_to is not None:
+        trials = continued(results, trials, continue_to, lease_ttl)
     if auto:
         from gan_bench.sweep import sizing  # pylint: disable=import-outside-toplevel
         groups = group_trials(sizing.unfinished(results, trials))
@@ -139,6 +148,18 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
     summary = store.summarize(results)
     print_fn(store.format_summary(results, summary))
     return summary
+
+
+def continued(results: str, trials: List[Trial], steps: int, lease_ttl: float) -> List[Trial]:
+    """The trials with `trial.train_steps = steps` bound last (their ids unchanged), those done at fewer steps
+    reopened (store.reopen_done)."""
+    owner = f"continue:{os.uname().nodename}:{os.getpid()}"
+    reopened, reached = store.reopen_done([store.trial_dir(results, t.id) for t in trials], steps, owner,
+                                          lease_ttl)
+    log.info("continue to %d steps: %d done trials reopened, %d already at %d steps or more", steps,
+             len(reopened), len(reached), steps)
+    return [dataclasses.replace(t, gin_bindings=tuple(t.gin_bindings) + (f"trial.train_steps = {steps}",))
+            for t in trials]
 
 
 def sweep_progress(results: str, trials: List[Trial], workers: int, print_fn=print):

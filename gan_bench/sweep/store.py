@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from gan_bench import checkpoint
 from gan_bench.atomic import atomic_write_json
-from gan_bench.outputs import FINAL_STATES, is_final, read_status
+from gan_bench.outputs import FINAL_STATES, clear_status, is_final, read_status
 from gan_bench.sweep import lease
 
 STATES = ("pending", "running", "dead", "stale", "done", "diverged", "failed")
@@ -71,6 +71,35 @@ def claim_unit(folders: Sequence[str], owner: str, ttl: float) -> Tuple[Dict[int
         else:
             claimed[i] = held
     return claimed, finished, busy
+
+
+def reopen_done(folders: Sequence[str], steps: int, owner: str, ttl: float) -> Tuple[List[int], List[int]]:
+    """Make the trials done at fewer than `steps` steps resumable: their status is removed under their lease,
+    so that the next run of each resumes from its last checkpoint (`sweep --continue_to`). Returns (indices
+    reopened, indices already done at `steps` or more). A trial held by a live worker is left alone; diverged
+    and failed trials keep their state."""
+    reopened, reached = [], []
+    for i, folder in enumerate(folders):
+        try:
+            status = read_status(folder)
+        except ValueError:
+            continue  # unreadable: the executor's own checks report it
+        if not status or status["state"] != "done":
+            continue
+        if status["step"] >= steps:
+            reached.append(i)
+            continue
+        held = lease.try_claim(folder, owner, ttl)
+        if held is None:
+            continue
+        try:
+            status = read_status(folder)  # as it is now that the trial is ours
+            if status and status["state"] == "done" and status["step"] < steps:
+                clear_status(folder)
+                reopened.append(i)
+        finally:
+            held.release()
+    return reopened, reached
 
 
 def trial_view(folder: str, now: Optional[float] = None) -> Tuple[str, str]:

@@ -12,6 +12,9 @@
 #   PACGAN_STEPS_PER_CALL  generator steps per compiled call (default 50; trial.steps_per_call: the same steps,
 #                   one dispatch per call; where an action falls inside a call the loop takes single steps)
 #   PACGAN_WORKERS  populations at once (default 8: every variant)
+#   PACGAN_CONTINUE_TO  train the trials of an earlier run (same PACGAN_STEPS and PACGAN_SEEDS, so the same
+#                   sweep file and trial ids) on to this many steps, each from its last checkpoint
+#                   (`gan-bench sweep --continue_to`): a study longer than one session's GPU time, in parts
 #   PYTHON          the interpreter (default python3)
 # Works offline: gin-config and the other pure-Python wheels the GPU image lacks are installed from
 # build/gpu_wheels (benchmarks/gpu_wheels.sh; or $GAN_BENCH_WHEELS) into a temporary folder on PYTHONPATH.
@@ -43,6 +46,7 @@ sweep="$results/sweep.gin"
 } > "$sweep.tmp" && mv "$sweep.tmp" "$sweep"
 export GAN_BENCH_JAX_CACHE=${GAN_BENCH_JAX_CACHE:-${TMPDIR:-/tmp}/gan_bench_jax_cache}
 start=$(date +%s)
-"$PY" -m gan_bench.cli sweep "$sweep" --results "$results" --workers "$workers" --population "$seeds"
+"$PY" -m gan_bench.cli sweep "$sweep" --results "$results" --workers "$workers" --population "$seeds" \
+    ${PACGAN_CONTINUE_TO:+--continue_to "$PACGAN_CONTINUE_TO"}
 echo "wall time: $(( $(date +%s) - start )) s"
 "$PY" -m gan_bench.cli report "$results" --out "$results/report"
