@@ -73,9 +73,9 @@ def _abstract(tree):
     return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), tree)
 
 
-def step_peak_bytes(cfg, members: int) -> int:
-    """Peak memory of the call a population of `members` trials of `cfg` makes each step (K steps of
-    `trial.steps_per_call` in one call), compiled for this process's devices and not run."""
+def lowered_step(cfg, members: int):
+    """The call a population of `members` trials of `cfg` makes each step (K steps of `trial.steps_per_call`
+    in one call), lowered for this process's devices on abstract state and batch: nothing is compiled yet."""
     from gan_bench.gan.state import hparams_of  # pylint: disable=import-outside-toplevel
     from gan_bench.train.engine import Engine  # pylint: disable=import-outside-toplevel
 
@@ -86,7 +86,12 @@ def step_peak_bytes(cfg, members: int) -> int:
     k = cfg.steps_per_call
     batch = _abstract(engine.load([cfg] * members, 0, k))
     program = engine.multi_step if k > 1 else engine.step
-    return compiled_peak_bytes(program.lower(state, batch).compile())
+    return program.lower(state, batch)
+
+
+def step_peak_bytes(cfg, members: int) -> int:
+    """Peak memory of `lowered_step(cfg, members)`, compiled and not run."""
+    return compiled_peak_bytes(lowered_step(cfg, members).compile())
 
 
 def line_fit(peaks: Dict[int, int], budget: int, multiple: int = 1) -> int:
@@ -187,14 +192,17 @@ def size_population(gin_files: Sequence[str], gin_bindings: Sequence[str], cap: 
     cfg = parse_config(gin_files, gin_bindings)
     multiple = jax.local_device_count()
     first = max(multiple, cap // multiple * multiple)
-    compiled = {first: step_peak_bytes(cfg, first)}  # before the budget: the process now holds what a worker does
-
-    def probe(members):
-        return compiled[members] if members in compiled else step_peak_bytes(cfg, members)
+    lowered = lowered_step(cfg, first)
+    # The budget now: the process holds what a worker holds (interpreter, JAX, the data set) and not yet the
+    # compiler's working memory, which a worker gives back before it steps.
     if memory_bytes is None:
         budget, source = memory_budget(sharing)
     else:
         budget, source = int(memory_bytes), f"given: {int(memory_bytes)} bytes per worker"
+    compiled = {first: compiled_peak_bytes(lowered.compile())}
+
+    def probe(members):
+        return compiled[members] if members in compiled else step_peak_bytes(cfg, members)
     return largest_population(probe, cap, budget, multiple, source)
 
 
