@@ -181,6 +181,14 @@ def peak_rss(side: str, n: int, batch: int, size: int) -> dict:
     return {"n": n, "batch": batch, "peak_rss_gb": int(found.group(1)) / 1e6, "wall": wall.group(1)}
 
 
+def write_random_weights(path: str) -> None:
+    """A random-weight FID Inception as a torchvision-named .pth, written without torch: what the benchmarks
+    that need gan_bench's weights path but no PyTorch side (the published weights need a download) run."""
+    import torch_format  # pylint: disable=import-outside-toplevel
+    from random_fid_weights import random_fid_state_dict  # pylint: disable=import-outside-toplevel
+    torch_format.write_state_dict(path, random_fid_state_dict(np.random.default_rng(0)))
+
+
 def cache_child(folder: str, n: int, size: int, precision: str, out: str) -> None:
     """Body of a fresh interpreter: one batch of ``n`` images through ``extract`` with the persistent
     compilation cache in ``folder``; writes the seconds from the interpreter's start and from the call."""
@@ -201,13 +209,10 @@ def bench_cache(n: int, size: int, precision: str) -> list:
     compiles the Inception (cold), the second loads it (warm). Random weights written without torch (the
     published ones need a download); both processes read them through gan_bench's weights path, and the warm
     one finds their converted copy in the same cache root, as a user's second run would."""
-    import torch_format  # pylint: disable=import-outside-toplevel
-    from random_fid_weights import random_fid_state_dict  # pylint: disable=import-outside-toplevel
     jax_precision = PRECISIONS[precision][0]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        torch_format.write_state_dict(os.path.join(folder, "weights.pth"),
-                                      random_fid_state_dict(np.random.default_rng(0)))
+        write_random_weights(os.path.join(folder, "weights.pth"))
         env = dict(os.environ, GAN_BENCH_CACHE=os.path.join(folder, "cache"))
         for label in ("cold", "warm"):
             out = os.path.join(folder, f"{label}.json")
@@ -244,14 +249,12 @@ def bench_fid_precision(n: int, batch: int, size: int) -> list:
     compiled beforehand, timed apart). Random Inception weights, written without torch (the published ones
     need a download), and synthetic images: the relative differences are what this measures, not FID values
     comparable to published ones."""
-    import torch_format  # pylint: disable=import-outside-toplevel
-    from random_fid_weights import random_fid_state_dict  # pylint: disable=import-outside-toplevel
     from gan_bench.metrics import frechet_distance, inception  # pylint: disable=import-outside-toplevel
     real, fake = smooth_images(n, size, seed=1), smooth_images(n, size, seed=2, contrast=0.85, shift=12.0)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "weights.pth")
-        torch_format.write_state_dict(path, random_fid_state_dict(np.random.default_rng(0)))
+        write_random_weights(path)
         os.environ["GAN_BENCH_CACHE"] = os.path.join(folder, "cache")
         for precision in inception.PRECISIONS:
             _, compile_s = timed(lambda: inception.extract(real[:batch], batch_size=batch, weights_path=path,

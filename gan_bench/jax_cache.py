@@ -22,3 +22,10 @@ def enable_compilation_cache(path=None) -> str:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     return path
+
+
+def enable_if_requested() -> None:
+    """The cache in $GAN_BENCH_JAX_CACHE when that is set: what `gan-bench sweep` sets for the processes it
+    starts (workers, population sizing), so that they share the compiled programs."""
+    if os.environ.get(ENV_JAX_CACHE):
+        enable_compilation_cache()

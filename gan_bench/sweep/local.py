@@ -52,6 +52,14 @@ def device_env(slot: int, workers: int, gpus: List[str]) -> Dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)], "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
+def worker_env(slot: int, workers: int, gpus: List[str]) -> Dict[str, str]:
+    """The environment of a process for worker slot `slot`: its devices (`device_env`) and this package on
+    PYTHONPATH."""
+    env = {**os.environ, **device_env(slot, workers, gpus)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+    return env
+
+
 class _Running:
     def __init__(self, unit, proc, leases, started):
         self.unit, self.proc, self.leases, self.started, self.lost = unit, proc, leases, started, False
@@ -90,8 +98,7 @@ class LocalExecutor:
                 "sys_path": [p for p in sys.path if p], "lease_ttl": self.lease_ttl,
                 "trials": [{"id": t.id, "gin_files": list(t.gin_files), "gin_bindings": list(t.gin_bindings)}
                            for t in unit]}
-        env = {**os.environ, **device_env(slot, self.workers, self.gpus)}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        env = worker_env(slot, self.workers, self.gpus)
         log_path = os.path.join(store.trial_dir(self.results, unit[0].id), "worker.log")
         with open(log_path, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "gan_bench.sweep.worker", json.dumps(spec)],

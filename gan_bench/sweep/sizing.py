@@ -1,7 +1,7 @@
 """`--population auto`: each group's population size, measured on this machine's devices.
 
 For every group of unfinished trials that may share one compiled step (`config.population_key`), a child
-process with worker slot 0's devices (`local.device_env`) runs `gan_bench.train.population_size`: the largest
+process with worker slot 0's devices (`local.worker_env`) runs `gan_bench.train.population_size`: the largest
 P, up to the group's size, whose compiled step fits one worker's memory. A child, because the sweep driver
 must hold no accelerator memory of its own while its workers run. The decisions and what they rest on are
 kept in RESULTS/population_sizes.json, so a restarted sweep asks once; delete it to measure again. When the
@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 from gan_bench.atomic import atomic_write_json
 from gan_bench.outputs import FINAL_STATES
 from gan_bench.sweep import store
-from gan_bench.sweep.local import _PACKAGE_PARENT, device_env, local_gpus
+from gan_bench.sweep.local import local_gpus, worker_env
 
 log = logging.getLogger("gan_bench")
 SIZES_FILE = "population_sizes.json"
@@ -66,8 +66,7 @@ def auto_sizes(results: str, groups: "OrderedDict[str, List]", workers: int,
     """
     gpus = local_gpus()
     sharing = workers_per_device(workers, gpus)
-    env = {**os.environ, **device_env(0, workers, gpus)}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+    env = worker_env(0, workers, gpus)
     path = os.path.join(results, SIZES_FILE)
     stored = store.read_json(path) or {}
     sizes = {}

@@ -45,9 +45,8 @@ def run_unit(spec: Dict):
     for path in spec.get("sys_path", []):
         if path not in sys.path:
             sys.path.append(path)
-    if os.environ.get("GAN_BENCH_JAX_CACHE"):  # set by `gan-bench sweep`: reuse compiled steps across trials
-        from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
-        enable_compilation_cache()
+    from gan_bench.jax_cache import enable_if_requested  # pylint: disable=import-outside-toplevel
+    enable_if_requested()  # set by `gan-bench sweep`: reuse compiled steps across trials
     trials, workdirs = spec["trials"], _workdirs(spec)
     if len(trials) == 1:
         return resolve(spec["trial_fn"])(workdirs[0], trials[0]["gin_files"], trials[0]["gin_bindings"])

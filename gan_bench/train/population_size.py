@@ -17,7 +17,7 @@ the workers, less this process's resident size (interpreter, JAX, the data set),
 Only USABLE_FRACTION of it is planned for the step; the rest is left for what that program does not hold:
 evaluation (the Inception network's batches), samples, and allocator fragmentation.
 
-    python -m gan_bench.train.population_size --gin_file gin_configs/presets/sndcgan_cifar10.gin --max 64
+    python -m gan_bench.train.population_size --gin_file gin_configs/presets/kurach_sndcgan_cifar10.gin --max 64
 
 prints, as one JSON line, the largest P up to 64 that fits one worker on this machine, and the peak bytes of
 every size it compiled.
@@ -106,6 +106,12 @@ def line_fit(peaks: Dict[int, int], budget: int, multiple: int = 1) -> int:
     return max(0, int(p // multiple) * multiple)
 
 
+def top_size(cap: int, multiple: int) -> int:
+    """The largest size a search up to `cap` tries: `cap` rounded down to a multiple of `multiple`, at least
+    `multiple`."""
+    return max(multiple, cap // multiple * multiple)
+
+
 def largest_population(probe: Callable[[int], int], cap: int, budget: int, multiple: int = 1,
                        budget_source: str = "") -> Sizing:
     """The largest P <= `cap` (a multiple of `multiple`: the local devices the population axis shards over)
@@ -119,7 +125,7 @@ def largest_population(probe: Callable[[int], int], cap: int, budget: int, multi
     if cap < 1 or multiple < 1:
         raise ValueError(f"cap and multiple must be >= 1, got {cap} and {multiple}")
     limit = usable(budget)
-    cap = max(multiple, cap // multiple * multiple)
+    cap = top_size(cap, multiple)
     peaks = {cap: probe(cap)}
 
     def sizing(members, reason):
@@ -191,7 +197,7 @@ def size_population(gin_files: Sequence[str], gin_bindings: Sequence[str], cap: 
 
     cfg = parse_config(gin_files, gin_bindings)
     multiple = jax.local_device_count()
-    first = max(multiple, cap // multiple * multiple)
+    first = top_size(cap, multiple)
     lowered = lowered_step(cfg, first)
     # The budget now: the process holds what a worker holds (interpreter, JAX, the data set) and not yet the
     # compiler's working memory, which a worker gives back before it steps.
@@ -214,9 +220,8 @@ def main(argv=None) -> int:
     p.add_argument("--sharing", type=int, default=1, help="workers sharing this process's devices (default 1)")
     p.add_argument("--memory_bytes", type=int, default=None, help="one worker's memory, instead of measuring it")
     args = p.parse_args(argv)
-    if os.environ.get("GAN_BENCH_JAX_CACHE"):  # as a sweep's workers: they may find the compiled step there
-        from gan_bench.jax_cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
-        enable_compilation_cache()
+    from gan_bench.jax_cache import enable_if_requested  # pylint: disable=import-outside-toplevel
+    enable_if_requested()  # as a sweep's workers: they then find the compiled step there
     sizing = size_population(args.gin_file, args.gin_binding, args.max, args.sharing, args.memory_bytes)
     record = sizing.record()
     record["devices"] = f"{jax.local_device_count()} x {jax.local_devices()[0].device_kind}"
