@@ -87,6 +87,16 @@ def timed(fn, cpu: list | None = None):
 PRECISIONS = {"default": ("float32", None), "float32": ("float32", False), "tf32": ("tensorfloat32", True)}
 
 
+def set_torch_precision(precision: str) -> str:
+    """Set torch's TF32 switches for ``--precision``; return the matching gan_bench extract precision."""
+    import torch  # pylint: disable=import-outside-toplevel
+    jax_precision, tf32 = PRECISIONS[precision]
+    if tf32 is not None:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    return jax_precision
+
+
 def bench_extract(n: int, batch: int, size: int, passes: int, folder: str, torch_device: str = "cpu",
                   precision: str = "default") -> dict:
     """Interleaved per-batch timings of both sides on ``n`` random uint8 images [size, size, 3]."""
@@ -94,10 +104,8 @@ def bench_extract(n: int, batch: int, size: int, passes: int, folder: str, torch
     from gan_bench.metrics import inception  # pylint: disable=import-outside-toplevel
     from torch_nets import torch_device as pick_device  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
-    jax_precision, tf32 = PRECISIONS[precision]
-    if tf32 is not None:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
+    jax_precision = set_torch_precision(precision)
+    tf32 = PRECISIONS[precision][1]
     net, path = reference_network(folder)
     net = net.to(pick_device(torch_device))
     images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
@@ -278,11 +286,13 @@ def bench_fid_precision(n: int, batch: int, size: int) -> list:
     return rows
 
 
-def bench_layers(batch: int, reps: int, folder: str) -> list:
-    """Per-stage seconds, gan_bench (each stage jitted alone) vs torch, on [batch, 299, 299, 3] noise."""
+def bench_layers(batch: int, reps: int, folder: str, precision: str = "default") -> list:
+    """Per-stage seconds, gan_bench (each stage jitted alone) vs torch, on [batch, 299, 299, 3] noise, both sides
+    at ``--precision`` (each stage is traced under the same matmul precision ``extract`` would use)."""
     import torch  # pylint: disable=import-outside-toplevel
     from gan_bench.metrics import inception, inception_net as m  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(os.cpu_count())
+    jax_precision = set_torch_precision(precision)
     net, path = reference_network(folder)
     params = inception.load_variables(path)["params"]
     stages = [("Conv2d_1a_3x3", m.BasicConv2d(32, (3, 3), (2, 2))), ("Conv2d_2a_3x3", m.BasicConv2d(32, (3, 3))),
@@ -302,7 +312,8 @@ def bench_layers(batch: int, reps: int, folder: str) -> list:
             fn = jax.jit(module.apply)
             run = lambda a, fn=fn, v={"params": params[name]}: jax.block_until_ready(fn(v, a))  # noqa: E731
         tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-        y = run(x)
+        with jax.default_matmul_precision(jax_precision):  # read while tracing: the first call compiles
+            y = run(x)
         with torch.no_grad():
             layer = getattr(net, name)
             layer(tx)
@@ -373,7 +384,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         if args.layers:
             print(f"per-stage, batch {args.layers}:", flush=True)
-            report["layers"] = bench_layers(args.layers, 3, folder)
+            report["layers"] = bench_layers(args.layers, 3, folder, args.precision)
         report["extract"] = ex = bench_extract(args.n, args.batch, args.size, args.passes, folder,
                                                args.torch_device, args.precision)
     if args.json:  # the extraction figures first: a run stopped by a time limit keeps them

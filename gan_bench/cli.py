@@ -83,10 +83,11 @@ def _continued_files(args) -> list:
 
 def cmd_sweep(args):
     _check_folder_flag("--results", args.results)
+    from gan_bench.jax_cache import ENV_JAX_CACHE  # pylint: disable=import-outside-toplevel
     from gan_bench.sweep import sweep_main  # pylint: disable=import-outside-toplevel
 
     if not args.dry_run:
-        os.environ.setdefault("GAN_BENCH_JAX_CACHE", os.path.join(args.results, ".jax_cache"))
+        os.environ.setdefault(ENV_JAX_CACHE, os.path.join(args.results, ".jax_cache"))
     options = {k: getattr(args, k) for k in _EXECUTOR_FLAGS[args.executor] if getattr(args, k) is not None}
     memory = None if args.population_memory is None else int(args.population_memory * 1e9)
     summary = sweep_main(args.sweep_file, args.results, executor=args.executor, workers=args.workers,
@@ -130,7 +131,7 @@ def cmd_report(args):
     from gan_bench.report import report_main  # pylint: disable=import-outside-toplevel
 
     written = report_main(args.results_dirs, args.out, metric=args.metric, which=args.which,
-                          mix_protocols=args.mix_protocols)
+                          mix_protocols=args.mix_protocols, at_step=args.at_step)
     print(json.dumps(written, indent=1, default=str))
     return 0
 
@@ -305,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--mix_protocols", action="store_true",
                    help="when FID/IS/KID/PRD/PRDC were measured under several protocols (resize, sample sizes, "
                         "reference split, ...), write one table per protocol instead of refusing")
+    r.add_argument("--at_step", type=int, default=None, metavar="N",
+                   help="every trial as it stood at step N: only its evaluations at or before step N count")
     r.set_defaults(fn=cmd_report)
 
     e = sub.add_parser("eval", help="metrics of a trained trial's newest checkpoint (writes eval.json)",

@@ -34,9 +34,11 @@ def test_small_training_learns_and_cache_round_trips(tmp_path):
     params = mnist_classifier.train_classifier(x, y, epochs=2, batch_size=32, lr=2e-3)
     assert mnist_classifier.accuracy(params, xt, yt) > 0.85  # chance is 0.1
 
-    # the cache: a trained classifier is written once and read back with identical predictions
+    # the cache: a trained classifier is written once and read back with identical predictions; a v1 file
+    # (possibly trained at a GPU's TF32 default) is never read
+    (tmp_path / "mnist_classifier_v1.msgpack").write_bytes(b"not a classifier")
     first = mnist_classifier.load_or_train(cache_dir=str(tmp_path), train=(x[:256], y[:256]), test=(xt, yt))
-    assert os.path.isfile(tmp_path / "mnist_classifier_v1.msgpack")
+    assert os.path.isfile(tmp_path / "mnist_classifier_v2.msgpack")
     second = mnist_classifier.load_or_train(cache_dir=str(tmp_path))  # no data needed: read from the cache
     np.testing.assert_array_equal(first(xt), second(xt))
     assert second.test_accuracy == pytest.approx(first.test_accuracy)

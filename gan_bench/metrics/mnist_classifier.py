@@ -26,7 +26,9 @@ import optax
 from gan_bench import cache_dirs
 from gan_bench.atomic import atomic_write_bytes
 
-_FILE_NAME = "mnist_classifier_v1.msgpack"
+# v2: trained at pinned float32. A v1 file may have been trained at JAX's GPU default (TF32), a different
+# classifier, so it is not read: v2 is trained afresh once.
+_FILE_NAME = "mnist_classifier_v2.msgpack"
 
 
 class MnistCNN(nn.Module):
@@ -136,6 +138,7 @@ def load_or_train(data_dir: Optional[str] = None, cache_dir: Optional[str] = Non
     test_accuracy = accuracy(params, *test)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     blob = {"params": flax.serialization.to_state_dict(jax.device_get(params)),
-            "meta": json.dumps({"test_accuracy": test_accuracy, "num_train": len(train[0])})}
+            "meta": json.dumps({"test_accuracy": test_accuracy, "num_train": len(train[0]),
+                                "precision": "float32"})}
     atomic_write_bytes(path, flax.serialization.msgpack_serialize(blob))
     return MnistClassifier(params, test_accuracy)
