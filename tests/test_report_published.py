@@ -39,15 +39,20 @@ def _trial(root, tid, dataset, pack, seed, evals, state="done", gin_files=(RING_
             json.dump({"state": state, "step": step}, f)
 
 
-@pytest.fixture(name="study")
-def fixture_study(tmp_path):
-    root = tmp_path / "results"
+def _scored_trials(root):
+    """The trials of SEEDS, each evaluated at step 1,000 (modes 1, high-quality 10 %, reverse KL 2.0: an earlier
+    evaluation that the final one must replace) and at step 2,000 (its values in SEEDS)."""
     n = 0
     for (dataset, pack), seeds in SEEDS.items():
         for seed, final in enumerate(seeds):
-            # an earlier evaluation that the final one must replace
             _trial(root, f"t{n:03d}", dataset, pack, seed, [(1, 0.1, 2.0), final])
             n += 1
+
+
+@pytest.fixture(name="study")
+def fixture_study(tmp_path):
+    root = tmp_path / "results"
+    _scored_trials(root)
     _trial(root, "failed", "ring8", 1, 9, [(0, 0.0, 9.0)], state="failed")  # counted, never scored
     _trial(root, "running", "ring8", 1, 8, [(0, 0.0, 9.0)], state=None)  # no status yet: running
     _trial(root, "other", "ring8", 1, 7, [(8, 1.0, 0.0)], gin_files=("gin_configs/presets/ring8_mlp.gin",))
@@ -110,3 +115,39 @@ def test_source_of_presets(tmp_path):
     assert source_of(["gin_configs/presets/pacgan_ring.gin", "extra.gin"]) == "pacgan_table1"
     assert source_of([str(tmp_path / "gin_configs/presets/pacgan_stacked_mnist.gin")]) == "pacgan_table2"
     assert source_of(["gin_configs/presets/ring8_mlp.gin"]) is None and source_of(None) is None
+
+
+def test_at_step_reads_each_trial_as_it_stood_then(tmp_path):
+    """--at_step N: only the evaluations at or before step N count (`_scored_trials` says which they are)."""
+    root = tmp_path / "results"
+    _scored_trials(root)
+    _trial(root, "late", "ring8", 1, 7, [(8, 1.0, 0.0)])  # its only evaluation is at step 2,000
+    for at_step in (1000, 1999):
+        out = tmp_path / f"report_{at_step}"
+        report_main([str(root)], str(out), n_boot=10, at_step=at_step)
+        rows = pd.read_csv(out / "paper_pacgan_table1.csv").set_index("dataset")
+        assert rows.loc["ring8", "GAN_seeds"] == 2  # "late" has no evaluation by then
+        assert rows.loc["ring8", "GAN_modes_covered"] == "1.0 ± 0.0"
+        assert rows.loc["ring8", "PacGAN2_high_quality_fraction"] == "10.0 ± 0.0"
+        assert rows.loc["ring8", "PacGAN2_reverse_kl"] == "2.00 ± 0.00"  # the step-2,000 inf is not yet there
+        assert rows.loc["grid25", "PacGAN4_modes_covered"] == "1.0 (1 seed)"
+        text = (out / "paper_pacgan_table1.md").read_text()
+        assert (f"Our trials as they stood at step {at_step:,} (--at_step): scores from step 1,000 "
+                f"(6 scored of 7 trials") in text
+        assert f"Every trial as it stood at step {at_step:,} (--at_step)" in (out / "index.md").read_text()
+    # At the last evaluation's step the table is the one without --at_step.
+    for name, at_step in (("at_end", 2000), ("plain", None)):
+        report_main([str(root)], str(tmp_path / name), n_boot=10, at_step=at_step)
+    at_end = pd.read_csv(tmp_path / "at_end" / "paper_pacgan_table1.csv")
+    plain = pd.read_csv(tmp_path / "plain" / "paper_pacgan_table1.csv")
+    pd.testing.assert_frame_equal(at_end, plain)
+    assert rows.loc["ring8", "GAN_modes_covered"] != plain.set_index("dataset").loc["ring8", "GAN_modes_covered"]
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
+def test_at_step_refused_before_anything_is_written(tmp_path, bad):
+    root = tmp_path / "results"
+    _trial(root, "t0", "ring8", 1, 0, [(8, 1.0, 0.0)])
+    with pytest.raises(ValueError, match="at_step"):
+        report_main([str(root)], str(tmp_path / "out"), at_step=bad)
+    assert not (tmp_path / "out").exists()

@@ -14,6 +14,11 @@ record), `config.gin` (operative config), `status.json` (final state, read by it
 
 A file that cannot be read or parsed gives a warning naming it and the trial is counted as `failed`; loading
 never stops on one bad trial.
+
+`at_step` (`gan-bench report --at_step N`): each trial as it stood at step N. Only its evaluations at steps
+<= N count, `step` is the step of the last of them (None when there is none), and the column `at_step` holds
+N. A study that evaluated every few thousand steps so reads as a series of tables, one per step, from one
+results folder: how far a shortened run is from its end point, without training it again.
 """
 import ast
 import dataclasses
@@ -179,8 +184,15 @@ def _read_metrics(path: str, problems: List[str]) -> List[dict]:
     return rows
 
 
-def load_trial(folder: str) -> Tuple[dict, List[str]]:
-    """One trial folder → (row dict, problems). Each problem names the file; any problem marks it failed."""
+def check_at_step(at_step: Optional[int]) -> None:
+    """ValueError unless `at_step` is None or a positive whole number of steps."""
+    if at_step is not None and (isinstance(at_step, bool) or not isinstance(at_step, int) or at_step < 1):
+        raise ValueError(f"at_step={at_step!r}: expected a positive whole number of steps")
+
+
+def load_trial(folder: str, at_step: Optional[int] = None) -> Tuple[dict, List[str]]:
+    """One trial folder → (row dict, problems). Each problem names the file; any problem marks it failed.
+    `at_step`: only the evaluations at steps <= at_step count (see the module docstring)."""
     problems: List[str] = []
     row = {f.name: f.default for f in dataclasses.fields(TrialConfig)}
     row["metrics"] = _cell(list(row["metrics"]))
@@ -216,6 +228,8 @@ def load_trial(folder: str) -> Tuple[dict, List[str]]:
     status = _read_status(folder, problems)
     metrics_path = os.path.join(folder, "metrics.jsonl")
     evals = _read_metrics(metrics_path, problems) if os.path.exists(metrics_path) else []
+    if at_step is not None:
+        evals = [e for e in evals if _as_float(e.get("step")) <= at_step]
     row.update(summarize_metrics(evals))
     row.update(summarize_protocols(evals))
     row["n_evals"] = len(evals)
@@ -225,6 +239,8 @@ def load_trial(folder: str) -> Tuple[dict, List[str]]:
         row["state"] = "running" if (os.path.exists(gin_path) or evals) else "pending"
         row["step"] = evals[-1].get("step") if evals else None
         row["error"] = None
+    if at_step is not None:
+        row["step"], row["at_step"] = (evals[-1].get("step") if evals else None), at_step
     if problems:
         row["state"], row["error"] = "failed", "; ".join(problems)
     return row, problems
@@ -239,17 +255,20 @@ def trial_folders(results_dir: str) -> List[str]:
             if any(os.path.isfile(os.path.join(results_dir, n, f)) for f in TRIAL_FILES)]
 
 
-def load_results(dirs: Sequence[str]) -> pd.DataFrame:
-    """All trials of the results folders `dirs`, one row each (columns: see the module docstring).
+def load_results(dirs: Sequence[str], at_step: Optional[int] = None) -> pd.DataFrame:
+    """All trials of the results folders `dirs`, one row each (columns: see the module docstring), each as it
+    stood at step `at_step` when that is given.
 
-    Raises ValueError when a folder does not exist. Returns an empty frame when no trial is found.
+    Raises ValueError when a folder does not exist or `at_step` is not a positive whole number. Returns an
+    empty frame when no trial is found.
     """
+    check_at_step(at_step)
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]
     rows = []
     for results_dir in dirs:
         for folder in trial_folders(str(results_dir)):
-            row, problems = load_trial(folder)
+            row, problems = load_trial(folder, at_step)
             for problem in problems:
                 warnings.warn(f"trial {os.path.basename(folder)} counted as failed: {problem}", stacklevel=2)
             row["results_dir"], row["folder"] = str(results_dir), folder

@@ -15,7 +15,7 @@ and says so in the captions and index.md. Each such table states its protocol in
 """
 import dataclasses
 import os
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
@@ -93,20 +93,22 @@ def _per_protocol(group: MetricGroup, parts) -> List[Tuple[MetricGroup, object, 
 
 
 def report_main(dirs: Sequence[str], out: str, metric: Union[None, str, Sequence[str]] = None,
-                which: str = "final", n_boot: int = 1000, mix_protocols: bool = False) -> Dict[str, str]:
+                which: str = "final", n_boot: int = 1000, mix_protocols: bool = False,
+                at_step: Optional[int] = None) -> Dict[str, str]:
     """Write the study report of the trials under `dirs` into `out`; returns {file name: path}.
 
     metric: None (every metric found, each group ranked by its usual metric) or metric key(s) (a list or a
     comma-separated string) that rank the rows of their groups. which: 'final' (last evaluation) or 'best'
     (best evaluation of each trial, per metric). mix_protocols: one table per protocol when the trials' scores
-    were measured under several (else refused). Raises ValueError, before writing anything, when no trial is
+    were measured under several (else refused). at_step: every trial as it stood at that step (its evaluations
+    up to it; `load.load_results`). Raises ValueError, before writing anything, when no trial is
     found, when no trial reported a metric, when a `metric` is in no trial's metrics.jsonl, or when a column
     would mix protocols and `mix_protocols` is False.
     """
     tables.score_column("fid", which)  # checks `which` before any work
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]
-    df = load_results(dirs)
+    df = load_results(dirs, at_step)
     if df.empty:
         raise ValueError(f"no trial folders (with trial.json, config.gin, status.json or metrics.jsonl) "
                          f"found in {list(map(str, dirs))}")
@@ -198,6 +200,9 @@ def _write_index(out: str, df, dirs, metric_tables, index: _Index) -> str:
     lines = ["# GAN study report", "", finding_sentence(metric_tables), "",
              f"{len(df)} trials from {', '.join(map(str, dirs))} "
              f"({', '.join(f'{n} {s}' for s, n in counts.items())}).", ""]
+    if "at_step" in df:
+        lines += [f"Every trial as it stood at step {int(df['at_step'].iloc[0]):,} (--at_step): only its evaluations "
+                  f"at or before that step count, in every table and figure.", ""]
     if index.protocol_splits:
         lines += ["Scores measured under several protocols (--mix_protocols) are in separate tables and figures, "
                   "one per protocol, each stating its protocol in its caption; no table or figure puts two "

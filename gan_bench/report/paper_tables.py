@@ -86,8 +86,13 @@ def _notes(source: Source, trials: pd.DataFrame, scored: pd.DataFrame) -> List[s
     steps = pd.to_numeric(scored["step"], errors="coerce").dropna()
     if len(steps):
         low, high = int(steps.min()), int(steps.max())
-        notes.append(f"Our trials ended at step {low:,}" + (f" to {high:,}" if high != low else "") +
-                     f" ({len(scored)} scored of {len(trials)} trials).")
+        span = f"{low:,}" + (f" to {high:,}" if high != low else "")
+        if "at_step" in scored:  # load_results(at_step=N): `step` is the step of the last evaluation kept
+            notes.append(f"Our trials as they stood at step {int(scored['at_step'].iloc[0]):,} (--at_step): "
+                         f"scores from step {span} ({len(steps)} scored of {len(trials)} trials: a finished "
+                         f"trial without an evaluation by then has no score).")
+        else:
+            notes.append(f"Our trials ended at step {span} ({len(scored)} scored of {len(trials)} trials).")
     if "g_bn_eval" in scored:
         modes = sorted(set(scored["g_bn_eval"].dropna().astype(str)))
         if modes:
