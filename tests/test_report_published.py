@@ -133,7 +133,7 @@ def test_at_step_reads_each_trial_as_it_stood_then(tmp_path):
         assert rows.loc["grid25", "PacGAN4_modes_covered"] == "1.0 (1 seed)"
         text = (out / "paper_pacgan_table1.md").read_text()
         assert (f"Our trials as they stood at step {at_step:,} (--at_step): scores from step 1,000 "
-                f"(6 scored of 7 trials") in text
+                f"(6 scored of 7 trials; 1 finished without an evaluation by then).") in text
         assert f"Every trial as it stood at step {at_step:,} (--at_step)" in (out / "index.md").read_text()
     # At the last evaluation's step the table is the one without --at_step.
     for name, at_step in (("at_end", 2000), ("plain", None)):

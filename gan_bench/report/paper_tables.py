@@ -88,9 +88,11 @@ def _notes(source: Source, trials: pd.DataFrame, scored: pd.DataFrame) -> List[s
         low, high = int(steps.min()), int(steps.max())
         span = f"{low:,}" + (f" to {high:,}" if high != low else "")
         if "at_step" in scored:  # load_results(at_step=N): `step` is the step of the last evaluation kept
+            unevaluated = len(scored) - len(steps)  # finished later, but with no evaluation by then
             notes.append(f"Our trials as they stood at step {int(scored['at_step'].iloc[0]):,} (--at_step): "
-                         f"scores from step {span} ({len(steps)} scored of {len(trials)} trials: a finished "
-                         f"trial without an evaluation by then has no score).")
+                         f"scores from step {span} ({len(steps)} scored of {len(trials)} trials"
+                         + (f"; {unevaluated} finished without an evaluation by then" if unevaluated else "")
+                         + ").")
         else:
             notes.append(f"Our trials ended at step {span} ({len(scored)} scored of {len(trials)} trials).")
     if "g_bn_eval" in scored:
