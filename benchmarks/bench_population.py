@@ -80,12 +80,14 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str =
     memory = memory_figures(members, *compiled)
     pop_rate = members * steps / statistics.median(pop_times)  # member-steps/s
     solo_rate = steps / statistics.median(solo_times)
+    arithmetic = arithmetic_figures(members, pop_rate, solo_rate, *compiled)
     trial_len = SETTINGS[net][2]
     return {"net": net, "P": members, "batch": cfg.batch_size, "conv_impl": conv, "d_norm": cfg.d_norm, "reps": reps, "steps": steps, **timings,
             "population_member_steps_s": pop_rate, "sequential_member_steps_s": solo_rate,
             "population_trials_per_hour": pop_rate * 3600 / trial_len,
             "sequential_trials_per_hour": solo_rate * 3600 / trial_len, "speedup": pop_rate / solo_rate,
-            "trial_steps": trial_len, "population_times": pop_times, "solo_times": solo_times, **memory}
+            "trial_steps": trial_len, "population_times": pop_times, "solo_times": solo_times, **memory,
+            **arithmetic}
 
 
 def memory_figures(members: int, population, solo) -> dict:
@@ -105,6 +107,22 @@ def memory_figures(members: int, population, solo) -> dict:
     if members > 1:
         figures["largest_P_estimate"] = line_fit(peaks, usable(budget))
     return figures
+
+
+def arithmetic_figures(members: int, pop_rate: float, solo_rate: float, population, solo) -> dict:
+    """FLOPs of one call of each step (XLA's count on the lowered program: nothing is compiled) and the rate
+    each runs at, in TFLOP/s. Set against the chip's peak, the solo rate says how idle a solo step leaves it, and
+    so how much a population can gain at most. Empty where the backend counts none."""
+    flops = {}
+    for n, (engine, box, real) in ((members, population), (1, solo)):
+        cost = engine.step.lower(box["state"], real).cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # older JAX: one dict per computation
+        flops[n] = (cost or {}).get("flops")
+    if not flops[1] or not flops[members]:
+        return {}
+    return {"solo_step_flops": flops[1], "population_step_flops": flops[members],
+            "solo_tflop_s": flops[1] * solo_rate / 1e12,
+            "population_tflop_s": flops[members] * pop_rate / members / 1e12}
 
 
 SWEEP_FILE = """include '{preset}'
@@ -156,11 +174,16 @@ def print_row(r: dict) -> None:
           f"{r['population_member_steps_s']:18.2f} {r['sequential_member_steps_s']:8.2f} "
           f"{r['speedup']:8.2f} {r['population_trials_per_hour']:12.2f} "
           f"{r['sequential_trials_per_hour']:8.2f} {_gb(r.get('population_peak_bytes')):>9s} "
-          f"{_gb(r.get('solo_peak_bytes')):>9s} {r.get('largest_P_estimate', '-'):>7}", flush=True)
+          f"{_gb(r.get('solo_peak_bytes')):>9s} {r.get('largest_P_estimate', '-'):>7} "
+          f"{_tflops(r.get('population_tflop_s')):>8s} {_tflops(r.get('solo_tflop_s')):>8s}", flush=True)
 
 
 def _gb(n) -> str:
     return "-" if n is None else f"{n / 1e9:.3f}"
+
+
+def _tflops(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def main(argv=None) -> int:
@@ -200,7 +223,7 @@ def main(argv=None) -> int:
     print(json.dumps(info))
     print(f"{'net':12s} {'conv':9s} {'P':>3s} {'batch':>5s} {'compile pop/solo s':>18s} {'member-steps/s pop':>18s} "
           f"{'seq':>8s} {'speed-up':>8s} {'trials/h pop':>12s} {'seq':>8s} {'GB pop':>9s} {'GB solo':>9s} "
-          f"{'max P':>7s}")
+          f"{'max P':>7s} {'TFLOP/s P':>8s} {'solo':>8s}")
     rows = []
     for net in nets:
         for conv in convs:

@@ -62,7 +62,8 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
         summary["population"] = [{k: r.get(k) for k in ("net", "conv_impl", "P", "batch",
                                                         "population_member_steps_s", "sequential_member_steps_s",
                                                         "speedup", "population_peak_bytes", "solo_peak_bytes",
-                                                        "largest_P_estimate")} for r in pop["population"]]
+                                                        "largest_P_estimate", "population_tflop_s",
+                                                        "solo_tflop_s")} for r in pop["population"]]
     calls = _load(folder, "steps_per_call.json")
     if calls:
         machine = machine or calls["machine"]
@@ -113,13 +114,14 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
                          f"{_fmt(r['ratio_vs_compiled'], '12.2f')}" + "".join(f"  [{n}]" for n in r["notes"]))
     if "population" in summary:
         lines.append(f"population (member-steps/s)  {'P':>3s} {'vmapped':>9s} {'solo':>9s} {'speed-up':>8s} "
-                     f"{'GB P / solo':>13s} {'max P':>6s}")
+                     f"{'GB P / solo':>13s} {'max P':>6s} {'TFLOP/s P / solo':>17s}")
         for r in summary["population"]:
             gb = [None if r.get(k) is None else r[k] / 1e9 for k in ("population_peak_bytes", "solo_peak_bytes")]
             lines.append(f"  {r['net']:13s} {r['conv_impl']:10s} {r['P']:3d} "
                          f"{_fmt(r['population_member_steps_s'], '9.2f')} {_fmt(r['sequential_member_steps_s'], '9.2f')} "
                          f"{_fmt(r['speedup'], '8.2f')} {_fmt(gb[0], '6.2f')} / {_fmt(gb[1], '<4.2f')} "
-                         f"{'-' if r.get('largest_P_estimate') is None else r['largest_P_estimate']:>6}")
+                         f"{'-' if r.get('largest_P_estimate') is None else r['largest_P_estimate']:>6} "
+                         f"{_fmt(r.get('population_tflop_s'), '8.3f')} / {_fmt(r.get('solo_tflop_s'), '<8.3f')}")
     if "steps_per_call" in summary:
         calls = summary["steps_per_call"]
         lines.append(f"steps per call, PacGAN MLP, P = {calls['population']} ({', '.join(calls['bindings'])}): "
