@@ -22,7 +22,8 @@ import time
 
 import jax
 
-from bench_train_step import interleaved, machine_info, make_engine, set_precision, PRECISIONS, write_json
+from bench_train_step import (interleaved, machine_info, make_engine, precision_bindings, set_precision, PRECISIONS,
+                              write_json)
 
 DEFAULT_GIN = "gin_configs/presets/pacgan_ring.gin"
 
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
     info = machine_info()
     print(json.dumps(info))
     for k in ks:
-        cfg = parse_config(gin_files, [*bindings, f"trial.steps_per_call = {k}"])
+        cfg = parse_config(gin_files, [*precision_bindings(), *bindings, f"trial.steps_per_call = {k}"])
         compile_s, run, load_only = make_run(cfg, args.population)
         runs.append((run, load_only))
         rows.append({"steps_per_call": k, "compile_s": compile_s})

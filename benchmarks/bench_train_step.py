@@ -85,12 +85,19 @@ def import_torch():
 
 
 PRECISIONS = {"default": None, "float32": ("highest", False), "tf32": ("tensorfloat32", True)}
+# --precision -> the trials' `trial.precision`. The engine traces its step under that policy, which overrides
+# the process-wide JAX setting, so a benchmark at tf32 must say so to the trial too (None: the trial's default).
+TRIAL_POLICIES = {"default": None, "float32": "float32", "tf32": "tf32"}
+_trial_policy = None  # set by set_precision, read by precision_bindings
 
 
 def set_precision(name: str) -> None:
-    """Set both frameworks to the matmul / conv precision `name` (see the module docstring) for this process."""
+    """Set both frameworks to the matmul / conv precision `name` (see the module docstring) for this process,
+    and the trials that `trial_config` builds from now on to the same `trial.precision`."""
+    global _trial_policy  # pylint: disable=global-statement
     if name not in PRECISIONS:
         raise ValueError(f"--precision: {name!r} is not one of {', '.join(PRECISIONS)}")
+    _trial_policy = TRIAL_POLICIES[name]
     if PRECISIONS[name] is None:
         return
     jax_precision, tf32 = PRECISIONS[name]
@@ -122,12 +129,18 @@ def register_noise_dataset(shape, num_classes: int = 0) -> str:
     return name
 
 
+def precision_bindings() -> list:
+    """The `trial.precision` binding of the last `set_precision` (none before it, or for 'default')."""
+    return [] if _trial_policy is None else [f"trial.precision = '{_trial_policy}'"]
+
+
 def trial_config(arch: str, shape, batch: int, n_disc: int, extra=()):
-    """A `TrialConfig` for `arch` on noise images of `shape`; `extra`: more gin bindings. A net of `PRESETS`
-    takes its preset's bindings (on labelled noise with the preset's classes), the others the bindings of
-    this benchmark's non-saturating setting below."""
+    """A `TrialConfig` for `arch` on noise images of `shape`; `extra`: more gin bindings (after the
+    `trial.precision` of `set_precision`, so they may override it). A net of `PRESETS` takes its preset's
+    bindings (on labelled noise with the preset's classes), the others the bindings of this benchmark's
+    non-saturating setting below."""
     from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
-    run = [f"trial.batch_size = {batch}", f"trial.n_disc = {n_disc}", *extra]
+    run = [f"trial.batch_size = {batch}", f"trial.n_disc = {n_disc}", *precision_bindings(), *extra]
     if arch in PRESETS:
         data = f"trial.dataset = '{register_noise_dataset(shape, PRESET_CLASSES[arch])}'"
         return parse_config((os.path.join(_ROOT, PRESETS[arch]),), [data, *run])
