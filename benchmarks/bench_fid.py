@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 
 from gan_bench.atomic import atomic_write_json  # noqa: E402
 
-from bench_train_step import machine_info  # noqa: E402  (the same machine record as the other benchmarks)
+from bench_train_step import machine_info, set_torch_tf32  # noqa: E402  (shared with the other benchmarks)
 
 warnings.filterwarnings("ignore", message=".*not the published FID Inception weights")
 
@@ -89,11 +89,9 @@ PRECISIONS = {"default": ("float32", None), "float32": ("float32", False), "tf32
 
 def set_torch_precision(precision: str) -> str:
     """Set torch's TF32 switches for ``--precision``; return the matching gan_bench extract precision."""
-    import torch  # pylint: disable=import-outside-toplevel
     jax_precision, tf32 = PRECISIONS[precision]
     if tf32 is not None:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
+        set_torch_tf32(tf32)
     return jax_precision
 
 

@@ -77,10 +77,12 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str =
         runs.append(run)
         compiled.append((engine, box, real))
     pop_times, solo_times = interleaved(runs, reps)
-    memory = memory_figures(members, *compiled)
+    lowered = {n: engine.step.lower(box["state"], real)  # each step's program once, for memory and FLOPs
+               for n, (engine, box, real) in ((members, compiled[0]), (1, compiled[1]))}
+    memory = memory_figures(members, lowered)
     pop_rate = members * steps / statistics.median(pop_times)  # member-steps/s
     solo_rate = steps / statistics.median(solo_times)
-    arithmetic = arithmetic_figures(members, pop_rate, solo_rate, *compiled)
+    arithmetic = arithmetic_figures(members, pop_rate, solo_rate, lowered)
     trial_len = SETTINGS[net][2]
     return {"net": net, "P": members, "batch": cfg.batch_size, "conv_impl": conv, "d_norm": cfg.d_norm, "reps": reps, "steps": steps, **timings,
             "population_member_steps_s": pop_rate, "sequential_member_steps_s": solo_rate,
@@ -90,15 +92,14 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str =
             **arithmetic}
 
 
-def memory_figures(members: int, population, solo) -> dict:
+def memory_figures(members: int, lowered) -> dict:
     """Peak memory of the two compiled steps (XLA's memory analysis; the programs are already compiled, so
     this costs nothing) and the largest population the line through them puts within one worker's planned
     memory on this machine (gan_bench.train.population_size: `python -m gan_bench.train.population_size`
     compiles the sizes themselves and gives the exact figure). Empty where the backend reports none."""
     from gan_bench.train.population_size import compiled_peak_bytes, line_fit, memory_budget, usable
     try:
-        peaks = {n: compiled_peak_bytes(engine.step.lower(box["state"], real).compile())
-                 for n, (engine, box, real) in ((members, population), (1, solo))}
+        peaks = {n: compiled_peak_bytes(program.compile()) for n, program in lowered.items()}
     except RuntimeError as e:
         return {"memory_note": str(e)}
     budget, source = memory_budget(1)
@@ -109,13 +110,13 @@ def memory_figures(members: int, population, solo) -> dict:
     return figures
 
 
-def arithmetic_figures(members: int, pop_rate: float, solo_rate: float, population, solo) -> dict:
+def arithmetic_figures(members: int, pop_rate: float, solo_rate: float, lowered) -> dict:
     """FLOPs of one call of each step (XLA's count on the lowered program: nothing is compiled) and the rate
     each runs at, in TFLOP/s. Set against the chip's peak, the solo rate says how idle a solo step leaves it, and
     so how much a population can gain at most. Empty where the backend counts none."""
     flops = {}
-    for n, (engine, box, real) in ((members, population), (1, solo)):
-        cost = engine.step.lower(box["state"], real).cost_analysis()
+    for n, program in lowered.items():
+        cost = program.cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # older JAX: one dict per computation
         flops[n] = (cost or {}).get("flops")
     if not flops[1] or not flops[members]:

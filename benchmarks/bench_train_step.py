@@ -102,10 +102,15 @@ def set_precision(name: str) -> None:
         return
     jax_precision, tf32 = PRECISIONS[name]
     jax.config.update("jax_default_matmul_precision", jax_precision)
+    set_torch_tf32(tf32)
+
+
+def set_torch_tf32(allow: bool) -> None:
+    """PyTorch's two TF32 switches (cuBLAS matmuls, cuDNN convolutions), when torch is installed."""
     torch = import_torch()
     if torch is not None:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = allow
+        torch.backends.cudnn.allow_tf32 = allow
 
 
 def register_noise_dataset(shape, num_classes: int = 0) -> str:

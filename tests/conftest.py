@@ -59,6 +59,14 @@ def clean_gin():
 
 
 @pytest.fixture
+def restored_dataset_registry(monkeypatch):
+    """The dataset registry as it was before the test: the benchmarks register noise datasets, which tests that
+    list every registered dataset must not see."""
+    from gan_bench import data  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(data.DATASETS, "_items", dict(data.DATASETS._items))  # pylint: disable=protected-access
+
+
+@pytest.fixture
 def at_repository_root(monkeypatch):
     """The test runs in the repository root: presets include other presets by repository-relative paths, and
     gin resolves includes from the working directory."""

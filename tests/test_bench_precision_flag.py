@@ -25,10 +25,8 @@ def _jax_level(matmul_precision: str) -> str:
 
 
 @pytest.fixture
-def restored_settings(monkeypatch):
+def restored_settings(monkeypatch, restored_dataset_registry):  # pylint: disable=unused-argument
     """set_precision changes process-wide settings, and trial_config registers a noise dataset: put both back."""
-    from gan_bench import data  # pylint: disable=import-outside-toplevel
-    monkeypatch.setattr(data.DATASETS, "_items", dict(data.DATASETS._items))  # pylint: disable=protected-access
     monkeypatch.setattr(bench_train_step, "_trial_policy", None, raising=False)
     before = jax.config.jax_default_matmul_precision
     yield

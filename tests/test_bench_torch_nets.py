@@ -151,15 +151,13 @@ def test_conditional_step_refuses_missing_labels(torch_nets, biggan):
         torch_nets.build("dcgan", z_dim=128, num_classes=10)
 
 
-def test_benchmark_runs_biggan_under_its_preset(monkeypatch):
+@pytest.mark.usefixtures("restored_dataset_registry")  # the benchmark registers its noise datasets
+def test_benchmark_runs_biggan_under_its_preset():
     """BigGAN-PyTorch's CIFAR-10 run (mit-han-lab/data-efficient-gans DiffAugment-biggan-cifar/scripts/
     biggan-cifar10.sh on BigGAN-PyTorch's defaults): batch 50, 4 D steps, hinge loss, Adam (0, 0.999) at 2e-4,
     EMA 0.9999, z 128; on labelled noise with CIFAR-10's 10 classes. Given values replace the defaults."""
     import bench_train_step as bench  # pylint: disable=import-outside-toplevel
     from gan_bench import data  # pylint: disable=import-outside-toplevel
-    # The benchmark registers its noise datasets; the registry is restored after this test, so tests that list
-    # every registered dataset do not see them.
-    monkeypatch.setattr(data.DATASETS, "_items", dict(data.DATASETS._items))
     assert bench.net_plan("biggan", None, None) == (50, [4])
     assert bench.net_plan("dcgan", None, None) == (64, [1])
     assert bench.net_plan("biggan", 8, "1,2") == (8, [1, 2])
