@@ -63,6 +63,8 @@ class TrialConfig:
     d_lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    # Scales g_lr and d_lr by a factor of the generator step: constant | linear (SNGAN's decay to 0; gan/schedules.py)
+    lr_schedule: str = "constant"
     ema_decay: float = 0.0  # 0 disables the EMA of generator weights
     ema_start: int = 0  # the EMA copies G's weights until G's update number ema_start (BigGAN's ema_start)
     truncation: float = 0.0  # > 0: samples and evaluations redraw z values beyond it (BigGAN's truncation trick)
@@ -110,7 +112,8 @@ NON_NEGATIVE = ("log_every", "ckpt_every", "eval_every", "sample_every", "penalt
 UNIT_INTERVAL = ("beta1", "beta2", "ema_decay")  # [0, 1)
 ENERGY_LOSSES = ("began", "ebgan")  # losses completed by a term with gin keys (gan/energy.py)
 # Fields whose values name a registered piece (the registry is looked up lazily: it imports JAX).
-REGISTRY_FIELDS = ("dataset", "architecture", "loss", "penalty", "metrics", "regularizers", "augment")
+REGISTRY_FIELDS = ("dataset", "architecture", "loss", "penalty", "metrics", "regularizers", "augment",
+                   "lr_schedule")
 # List-valued fields (gin gives lists; kept as tuples) and an example of each for error messages.
 LIST_FIELDS = {"metrics": "['fid', 'kid']", "regularizers": "['cr', 'lecam']"}
 
@@ -122,9 +125,10 @@ def _registries() -> dict:
     from gan_bench.metrics.evaluate import METRICS  # pylint: disable=import-outside-toplevel
     from gan_bench.nets import ARCHITECTURES  # pylint: disable=import-outside-toplevel
     from gan_bench.gan.objective import AUGMENTATIONS, REGULARIZERS  # pylint: disable=import-outside-toplevel
+    from gan_bench.gan.schedules import LR_SCHEDULES  # pylint: disable=import-outside-toplevel
 
     return {"dataset": DATASETS, "architecture": ARCHITECTURES, "loss": LOSSES, "penalty": PENALTIES,
-            "metrics": METRICS, "regularizers": REGULARIZERS, "augment": AUGMENTATIONS}
+            "metrics": METRICS, "regularizers": REGULARIZERS, "augment": AUGMENTATIONS, "lr_schedule": LR_SCHEDULES}
 
 
 def _type_problem(name: str, value) -> Optional[str]:
@@ -188,6 +192,9 @@ def config_problems(cfg: TrialConfig) -> List[str]:
         problems.append(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
     if not problems:
         problems += conditioning_problems(cfg)
+    if not problems and cfg.lr_schedule != "constant":
+        from gan_bench.gan import schedules  # pylint: disable=import-outside-toplevel
+        problems += schedules.problems(cfg.lr_schedule, cfg.train_steps)  # its gin keys against the length
     if not problems and (cfg.regularizers or cfg.augment != "none" or cfg.loss in ENERGY_LOSSES):
         from gan_bench.gan import objective  # pylint: disable=import-outside-toplevel
         problems += objective.problems(cfg)  # their gin keys, pairs, top-k and the loss

@@ -53,6 +53,7 @@ def test_sngan_projection_is_the_authors_sn_cifar10_config():
         "resnet_cifar", "cbn", "projection", "spectral", 128)
     assert (cfg.loss, cfg.n_disc, cfg.g_lr, cfg.d_lr, cfg.beta1, cfg.beta2, cfg.batch_size, cfg.train_steps) == (
         "hinge", 5, 2e-4, 2e-4, 0.0, 0.9, 64, 50000)
+    assert cfg.lr_schedule == "linear"  # LinearShift of alpha to 0 from iteration_decay_start 0 (train.py)
     assert gin.query_parameter("resnet_cifar.g_width") == 256 and gin.query_parameter("resnet_cifar.d_width") == 128
 
 

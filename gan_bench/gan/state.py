@@ -55,9 +55,15 @@ class NetworkState:
         """This state with the collections a training-mode `apply(..., mutable=...)` returned."""
         return self.replace(**{name: flax.core.unfreeze(value) for name, value in updated.items()})
 
-    def apply_gradients(self, grads) -> "NetworkState":
-        """One optimizer update of `params` by this network's own optimizer."""
-        updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+    def apply_gradients(self, grads, learning_rate=None) -> "NetworkState":
+        """One optimizer update of `params` by this network's own optimizer; `learning_rate` (a scheduled rate,
+        gan/schedules.py) replaces the injected one first, else the rate in `opt_state` is used as it is."""
+        opt_state = self.opt_state
+        if learning_rate is not None:
+            rates = opt_state.hyperparams
+            rates = {**rates, "learning_rate": jnp.asarray(learning_rate, rates["learning_rate"].dtype)}
+            opt_state = opt_state._replace(hyperparams=rates)
+        updates, opt_state = self.tx.update(grads, opt_state, self.params)
         return self.replace(params=optax.apply_updates(self.params, updates), opt_state=opt_state)
 
 

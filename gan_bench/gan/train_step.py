@@ -78,7 +78,8 @@ class GANModel:
     called with labels (`y=`), `class_head` (AC-GAN, weighted by `ac_weight`) and `rotation` (SS-GAN) which
     heads D sows. `ema_start`: G's update number from which the EMA averages (before it, it copies G).
     `truncation` (> 0): the threshold of the truncation trick, applied where samples are drawn for
-    evaluation (`sample_z(..., truncated=True)`), never in training.
+    evaluation (`sample_z(..., truncated=True)`), never in training. `lr_factor`: the learning-rate schedule's
+    `step -> factor` (gan/schedules.py; None: the optimizers' rates are left as they are).
     """
 
     generator: Any
@@ -106,6 +107,7 @@ class GANModel:
     ac_weight: float = 1.0
     ema_start: int = 0
     truncation: float = 0.0
+    lr_factor: Optional[Callable] = None
 
     def __post_init__(self):
         step_options(self.update_order, self.g_bn_per_pack_slot)
@@ -238,6 +240,13 @@ def truncate(z, threshold, draw, key):
     return jax.lax.while_loop(outside, redraw, (jnp.zeros((), jnp.int32), z))[1]
 
 
+def _rate(model: GANModel, state: GANState, which: str):
+    """The scheduled learning rate of network `which` ('g' or 'd') in this step, or None without a schedule."""
+    if model.lr_factor is None:
+        return None
+    return state.hparams[f"{which}_lr"] * model.lr_factor(state.step)
+
+
 def _key(state: GANState, purpose: int, sub: int = 0):
     return jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(state.key, state.step), purpose), sub)
 
@@ -302,7 +311,7 @@ def _d_update(model: GANModel, state: GANState, real, i, y_real=None):
 
     grads, aux = jax.grad(d_objective, has_aux=True)(state.d.params)
     updated, d_loss, penalty, real_mean, fake_mean, objective_state, extra_logs = aux
-    d = state.d.apply_gradients(grads).with_norm_collections(updated)
+    d = state.d.apply_gradients(grads, _rate(model, state, "d")).with_norm_collections(updated)
     if model.d_projection is not None:
         d = d.replace(params=model.d_projection(d.params, state.hparams))
     state = state.replace(d=d, objective_state=objective_state)
@@ -339,7 +348,7 @@ def _g_update(model: GANModel, state: GANState, real, y_real=None):
         return total, (g_updated, d_updated, g_loss, extra_logs)
 
     grads, (g_updated, d_updated, g_loss, extra_logs) = jax.grad(g_objective, has_aux=True)(state.g.params)
-    g = state.g.apply_gradients(grads).with_norm_collections(g_updated)
+    g = state.g.apply_gradients(grads, _rate(model, state, "g")).with_norm_collections(g_updated)
     state = state.replace(g=g, d=state.d.with_norm_collections(d_updated), ema_params=_ema(model, state, g.params))
     return state, {"g_loss": g_loss, **extra_logs}
 
@@ -365,10 +374,10 @@ def _simultaneous_update(model: GANModel, state: GANState, real):
     d_grads = vjp((one, zero))[0]
     g_grads = vjp((zero, one))[1]
     g_updated, d_updated, d_loss, g_loss, penalty, real_mean, fake_mean = aux
-    d = state.d.apply_gradients(d_grads).with_norm_collections(d_updated)
+    d = state.d.apply_gradients(d_grads, _rate(model, state, "d")).with_norm_collections(d_updated)
     if model.d_projection is not None:
         d = d.replace(params=model.d_projection(d.params, state.hparams))
-    g = state.g.apply_gradients(g_grads).with_norm_collections(g_updated)
+    g = state.g.apply_gradients(g_grads, _rate(model, state, "g")).with_norm_collections(g_updated)
     state = state.replace(g=g, d=d, ema_params=_ema(model, state, g.params))
     return state, {"d_loss": d_loss, "penalty": penalty, "d_real": real_mean, "d_fake": fake_mean,
                    "g_loss": g_loss}

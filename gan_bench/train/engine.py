@@ -16,6 +16,7 @@ from flax import linen as nn
 from gan_bench import data, nets, parallel, precision
 from gan_bench.config import samples_per_step
 from gan_bench.config import LABELLED_D, LABELLED_G, TrialConfig, uses_labels
+from gan_bench.gan import schedules
 from gan_bench.gan.losses import LOSSES
 from gan_bench.gan.penalties import d_regularizer
 from gan_bench.gan.state import init_state, make_optimizers
@@ -73,7 +74,7 @@ def build_model(cfg: TrialConfig, dataset, bn_groups: int = 1, *, conv: nets.Con
                     num_classes=num_classes, g_labels=cfg.g_conditioning in LABELLED_G,
                     d_labels=cfg.d_conditioning in LABELLED_D, class_head=cfg.d_conditioning == "ac",
                     rotation=cfg.self_supervision == "rotation", ac_weight=cfg.ac_weight, ema_start=cfg.ema_start,
-                    truncation=cfg.truncation)
+                    truncation=cfg.truncation, lr_factor=schedules.factor_fn(cfg.lr_schedule, cfg.train_steps))
 
 
 def bn_groups_of(cfg: TrialConfig) -> int:

@@ -12,6 +12,7 @@ import gin
 
 from gan_bench import checkpoint
 from gan_bench.config import member_fields, parse_config, population_key
+from gan_bench.gan.schedules import continue_problem
 from gan_bench.outputs import FINAL_STATES, clear_status, read_status, write_status
 from gan_bench.train.engine import Engine
 from gan_bench.train.loop import Member, run_members
@@ -37,6 +38,9 @@ def run_trial(workdir: str, gin_files: Sequence[str] = (), gin_bindings: Sequenc
             raise ValueError(f"--continue_to {continue_to}: trial {workdir} is done at step {status['step']}; "
                              f"expected a larger number of steps")
         gin_bindings = list(gin_bindings) + [f"trial.train_steps = {int(continue_to)}"]
+        problem = status and continue_problem(parse_config(gin_files, gin_bindings).lr_schedule)
+        if problem:
+            raise ValueError(f"--continue_to {continue_to}: trial {workdir} has run: {problem}")
         if status and status["state"] == "done":
             clear_status(workdir)  # done at fewer steps: resumed from its last checkpoint like an interrupted run
     return run_population([workdir], [gin_files], [gin_bindings], stacked=False)[0]
