@@ -1,4 +1,4 @@
-# Sourced by the scripts that run on the GPU machine (benchmarks/gpu_check.sh, results/pacgan_table*/run_gpu.sh):
+# Sourced by the scripts that run on the GPU machine (benchmarks/gpu_check.sh, results/pacgan_gpu.sh):
 # that machine has jax, flax, optax and torch but cannot download, so the pure-Python packages it lacks are
 # installed from wheels carried with the tree (benchmarks/gpu_wheels.sh puts them in build/gpu_wheels).
 #

@@ -16,41 +16,12 @@
 #   PACGAN_DATA_DIR MNIST's folder (default shared/data under the repository, else the data loader's default)
 #   PACGAN_EVAL_SAMPLES  generated images the metric classifies (default 26000, the paper's)
 #   PYTHON          the interpreter (default python3)
-# Works offline: gin-config and the other pure-Python wheels the GPU image lacks are installed from
-# build/gpu_wheels (benchmarks/gpu_wheels.sh; or $GAN_BENCH_WHEELS) into a temporary folder on PYTHONPATH.
+# Works offline (results/pacgan_gpu.sh, which both studies' scripts share, says how).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+. "$(dirname "$0")/../pacgan_gpu.sh"
 steps=${PACGAN_STEPS:-3000}
-seeds=${PACGAN_SEEDS:-10}
-results=${PACGAN_RESULTS:-results/pacgan_table2/gpu}
-calls=${PACGAN_STEPS_PER_CALL:-10}
-workers=${PACGAN_WORKERS:-4}
-data_dir=${PACGAN_DATA_DIR:-$([ -d shared/data/mnist ] && echo "$ROOT/shared/data" || echo '')}
-eval_samples=${PACGAN_EVAL_SAMPLES:-26000}
-PY=${PYTHON:-python3}
-SITE=$(mktemp -d "${TMPDIR:-/tmp}/gan_bench_site_XXXXXX")
-trap 'rm -rf "$SITE"' EXIT
-. benchmarks/offline_wheels.sh
-offline_wheels "$PY" "$SITE" 1 gin:gin_config tensorboardX:tensorboardx absl:absl_py google.protobuf:protobuf || exit 2
-export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-mkdir -p "$results"
-sweep="$results/sweep.gin"
-# The study's sweep file with its length and seed count replaced (kept beside the trials as their record).
-{
-  grep -v '^sweep.seeds' sweeps/pacgan_table2.gin
-  echo "sweep.seeds = $seeds"
-  echo "trial.train_steps = $steps"
-  echo "trial.eval_every = $steps"  # the metric once, at the end: 26,000 samples classified per trial
-  echo "trial.eval_num_samples = $eval_samples"
-  if [ -n "$data_dir" ]; then echo "trial.data_dir = '$data_dir'"; fi
-  echo "trial.ckpt_every = $(( steps / 4 > 0 ? steps / 4 : 1 ))"
-  echo "trial.log_every = $(( steps / 20 > 0 ? steps / 20 : 1 ))"
-  echo "trial.steps_per_call = $calls"
-} > "$sweep.tmp" && mv "$sweep.tmp" "$sweep"
-export GAN_BENCH_JAX_CACHE=${GAN_BENCH_JAX_CACHE:-${TMPDIR:-/tmp}/gan_bench_jax_cache}
-start=$(date +%s)
-"$PY" -m gan_bench.cli sweep "$sweep" --results "$results" --workers "$workers" --population "$seeds" \
-    ${PACGAN_CONTINUE_TO:+--continue_to "$PACGAN_CONTINUE_TO"}
-echo "wall time: $(( $(date +%s) - start )) s"
-"$PY" -m gan_bench.cli report "$results" --out "$results/report"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+data_dir=${PACGAN_DATA_DIR:-$([ -d "$ROOT/shared/data/mnist" ] && echo "$ROOT/shared/data" || echo '')}
+# The metric once, at the end: PACGAN_EVAL_SAMPLES samples classified per trial.
+pacgan_gpu_study pacgan_table2 "$steps" "${PACGAN_STEPS_PER_CALL:-10}" "${PACGAN_WORKERS:-4}" "$steps" \
+    "trial.eval_num_samples = ${PACGAN_EVAL_SAMPLES:-26000}" ${data_dir:+"trial.data_dir = '$data_dir'"}
