@@ -93,10 +93,11 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str =
 
 
 def memory_figures(members: int, lowered) -> dict:
-    """Peak memory of the two compiled steps (XLA's memory analysis; the programs are already compiled, so
-    this costs nothing) and the largest population the line through them puts within one worker's planned
-    memory on this machine (gan_bench.train.population_size: `python -m gan_bench.train.population_size`
-    compiles the sizes themselves and gives the exact figure). Empty where the backend reports none."""
+    """Peak memory of the two compiled steps (XLA's memory analysis of the lowered steps compiled once more:
+    after the timings, so it costs wall time but moves no figure) and the largest population the line through
+    them puts within one worker's planned memory on this machine (gan_bench.train.population_size:
+    `python -m gan_bench.train.population_size` compiles the sizes themselves and gives the exact figure).
+    Empty where the backend reports none."""
     from gan_bench.train.population_size import compiled_peak_bytes, line_fit, memory_budget, usable
     try:
         peaks = {n: compiled_peak_bytes(program.compile()) for n, program in lowered.items()}
