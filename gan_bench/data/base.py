@@ -13,6 +13,7 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gan_bench.checks import is_whole
 from gan_bench.registry import Registry
 
 # name -> loader(split: str, data_dir: str | None, **options) -> Dataset
@@ -123,7 +124,7 @@ def batch_indices(seed: int, step: int, batch_size: int, num_examples: int) -> n
     """
     for name, value in (("seed", seed), ("step", step), ("batch_size", batch_size),
                         ("num_examples", num_examples)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not is_whole(value):
             raise ValueError(f"batch_indices: {name} must be an int, got {value!r}")
     if seed < 0 or step < 0:
         raise ValueError(f"batch_indices: seed and step must be >= 0, got seed={seed}, step={step}")

@@ -33,6 +33,7 @@ import gin
 import jax
 import jax.numpy as jnp
 
+from gan_bench.checks import is_number, is_whole
 from gan_bench.gan.augment import AUGMENTATIONS, Augmentation, image_problems
 
 # AugmentPipe's defaults, the values of the paper's Appendix B.
@@ -252,10 +253,10 @@ class ADA(Augmentation):
         out = []
         for key, value, ok, expected in (
                 ("target", self.target, lambda v: -1.0 < v < 1.0, "a number in (-1, 1)"),
-                ("interval", self.interval, lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+                ("interval", self.interval, lambda v: is_whole(v) and v >= 1, "an integer >= 1"),
                 ("kimg", self.kimg, lambda v: v > 0, "a number > 0"),
                 ("initial_p", self.initial_p, lambda v: v >= 0, "a number >= 0")):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+            if not is_number(value) or not ok(value):
                 out.append(f"ada.{key} = {value!r} is not {expected}")
         out += image_problems(self.name, image_shape)
         if image_shape is not None and len(image_shape) == 3 and image_shape[-1] not in (1, 3):

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax.numpy as jnp
 
+from gan_bench.checks import is_number
 from gan_bench.registry import Registry
 
 # name -> class of the regularizer (the gin configurable of the same name).
@@ -99,7 +100,7 @@ def number_problems(owner: str, checks) -> List[str]:
     """One sentence per failed check: checks are (key, value, test, expected) on numbers of gin key `owner.key`."""
     out = []
     for key, value, test, expected in checks:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not test(value):
+        if not is_number(value) or not test(value):
             out.append(f"{owner}.{key} = {value!r} is not {expected}")
     return out
 

@@ -16,6 +16,7 @@ from typing import Callable, List, Optional
 import gin
 import jax.numpy as jnp
 
+from gan_bench.checks import is_whole
 from gan_bench.registry import Registry
 
 LR_SCHEDULES: Registry = Registry("learning-rate schedule")
@@ -41,7 +42,7 @@ def linear(train_steps: int, start: int = 0) -> Callable:
     """SNGAN's schedule (Miyato et al. 2018: chainer's LinearShift of Adam's alpha to 0 over the generator
     iterations (start, train_steps); `lr_linear.start` is its iteration_decay_start, 0 in the CIFAR-10
     configurations): 1 up to update `start`, then 1 - (step - start) / (train_steps - start)."""
-    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < train_steps:
+    if not is_whole(start) or not 0 <= start < train_steps:
         raise ValueError(f"lr_linear.start = {start!r}: expected a whole number of generator updates in "
                          f"[0, trial.train_steps = {train_steps}) where the linear learning-rate decay begins")
 

@@ -41,6 +41,7 @@ import numpy as np
 from flax import traverse_util
 from jax.sharding import NamedSharding, PartitionSpec
 
+from gan_bench.checks import is_whole
 from gan_bench.metrics import weights as weights_lib
 from gan_bench.metrics.inception_net import NUM_LOGITS, POOL3_DIM, FIDInceptionV3
 from gan_bench.metrics.inception_net import avg_pool_same as _avg_pool_same  # noqa: F401 (tests use it)
@@ -205,7 +206,7 @@ def check_settings(resize: str, precision: str, batch_size) -> None:
     _check_mode(resize)
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; expected one of {PRECISIONS}")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+    if not is_whole(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}; expected a positive int")
 
 

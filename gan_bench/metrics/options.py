@@ -9,19 +9,17 @@ import re
 from typing import Optional, Sequence
 
 import gin
-import numpy as np
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+from gan_bench.checks import is_number, is_whole
 
 
 def _check_replicates(key: str, value) -> None:
-    if not _is_int(value) or value == 1 or value < 0:
+    if not is_whole(value) or value == 1 or value < 0:
         raise ValueError(f"{key} = {value!r}: expected 0 (off) or a number of bootstrap replicates >= 2")
 
 
 def _check_open_interval(key: str, value, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+    if not is_number(value) or not low < value < high:
         raise ValueError(f"{key} = {value!r}: expected a number strictly between {low} and {high}")
 
 
@@ -70,14 +68,14 @@ def fid_options(reference_splits: Sequence[str] = (), bootstrap: int = 0, confid
         raise ValueError(f"fid.reference_splits = {list(reference_splits)!r} names a split twice")
     _check_replicates("fid.bootstrap", bootstrap)
     _check_open_interval("fid.confidence", confidence, 0.0, 1.0)
-    if not _is_int(infinity_points) or infinity_points == 1 or infinity_points < 0:
+    if not is_whole(infinity_points) or infinity_points == 1 or infinity_points < 0:
         raise ValueError(f"fid.infinity_points = {infinity_points!r}: expected 0 (off) or a number of subset "
                          f"sizes >= 2 (Chong & Forsyth use 15)")
     _check_open_interval("fid.infinity_min_fraction", infinity_min_fraction, 0.0, 1.0)
     _check_open_interval("fid.memorization_percentile", memorization_percentile, 0.0, 100.0)
     for key, value in (("fid.published_num_samples", published_num_samples),
                        ("fid.published_num_real", published_num_real)):
-        if value is not None and (not _is_int(value) or value < 2):
+        if value is not None and (not is_whole(value) or value < 2):
             raise ValueError(f"{key} = {value!r}: expected None (not declared) or a number of images >= 2")
     return FIDOptions(tuple(reference_splits), int(bootstrap), float(confidence), int(infinity_points),
                       float(infinity_min_fraction), float(memorization_percentile), published_num_samples,
@@ -98,7 +96,7 @@ def kid_options(subsets: int = 100, subset_size: int = 1000, bootstrap: int = 0,
     """The `kid.*` gin keys, checked: subsets of `subset_size` for `kid_mean` / `kid_std` (`kid_metric.kid`),
     and `bootstrap` replicates (0: off) of the interval `kid_ci_low` / `kid_ci_high` at `confidence`."""
     for key, value in (("kid.subsets", subsets), ("kid.subset_size", subset_size)):
-        if not _is_int(value) or value < (1 if key == "kid.subsets" else 2):
+        if not is_whole(value) or value < (1 if key == "kid.subsets" else 2):
             raise ValueError(f"{key} = {value!r}: expected an integer >= {1 if key == 'kid.subsets' else 2}")
     _check_replicates("kid.bootstrap", bootstrap)
     _check_open_interval("kid.confidence", confidence, 0.0, 1.0)

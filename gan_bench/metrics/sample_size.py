@@ -24,6 +24,7 @@ from typing import Callable, List, Tuple
 
 import numpy as np
 
+from gan_bench.checks import is_whole
 from gan_bench.metrics.fid_metric import feature_statistics, frechet_distance
 
 
@@ -42,7 +43,7 @@ def percentile_interval(values, confidence: float = 0.95) -> Tuple[float, float]
 def resample_draws(num_real: int, num_fake: int, replicates: int, seed: int) -> List[Tuple[np.ndarray, np.ndarray]]:
     """The bootstrap's index draws: for each replicate, `rng.integers(0, num_real, num_real)` then
     `rng.integers(0, num_fake, num_fake)` from one `numpy.random.default_rng(seed)`."""
-    if not isinstance(replicates, (int, np.integer)) or isinstance(replicates, bool) or replicates < 2:
+    if not is_whole(replicates) or replicates < 2:
         raise ValueError(f"bootstrap replicates={replicates!r}; expected an integer >= 2")
     rng = np.random.default_rng(seed)
     return [(rng.integers(0, num_real, num_real), rng.integers(0, num_fake, num_fake)) for _ in range(replicates)]
@@ -113,7 +114,7 @@ def kid_bootstrap(real_features, fake_features, replicates: int = 100, confidenc
 
 def infinity_sizes(num_fake: int, points: int = 15, min_fraction: float = 0.1) -> np.ndarray:
     """The subset sizes of `fid_infinity`: `points` sizes evenly spaced from `min_fraction·M` to M (ints)."""
-    if not isinstance(points, (int, np.integer)) or isinstance(points, bool) or points < 2:
+    if not is_whole(points) or points < 2:
         raise ValueError(f"FID∞ points={points!r}; expected an integer >= 2")
     if not 0.0 < min_fraction < 1.0:
         raise ValueError(f"FID∞ min_fraction={min_fraction!r}; expected a number in (0, 1)")

@@ -23,6 +23,7 @@ import gin
 import jax.numpy as jnp
 from flax import linen as nn
 
+from gan_bench.checks import is_whole
 from gan_bench.nets.conditioning import (D_CONDITIONINGS, D_LABEL_CONDITIONINGS, G_CONDITIONINGS,
                                          G_LABEL_CONDITIONINGS, ClassEmbedding, Condition, check_labels,
                                          concat_one_hot, conditional_normalization)
@@ -167,7 +168,7 @@ class BuildArgs:
 def check_positive(family: str, **values) -> None:
     """ValueError naming `family.key` for the first value that is not a positive integer."""
     for key, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_whole(value) or value < 1:
             raise ValueError(f"{family}.{key} = {value!r}; expected a positive integer")
 
 
@@ -203,7 +204,7 @@ def architecture(name: str, *, images: bool = False, multiple_of: int = 1,
 
 
 def _check_conditioning(num_classes, g_conditioning, d_conditioning, rotation_head, g_norm) -> None:
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+    if not is_whole(num_classes) or num_classes < 0:
         raise ValueError(f"num_classes = {num_classes!r}; expected an integer >= 0 (0: unconditional)")
     if g_conditioning not in G_CONDITIONINGS:
         raise ValueError(f"g_conditioning = {g_conditioning!r}; expected one of {', '.join(G_CONDITIONINGS)}")

@@ -20,6 +20,7 @@ from typing import Dict, Tuple
 import jax.numpy as jnp
 from flax import linen as nn
 
+from gan_bench.checks import is_whole
 from gan_bench.nets.attention import SelfAttention
 from gan_bench.nets.base import BuildArgs, Discriminator, Generator, Net
 from gan_bench.nets.conditioning import ClassEmbedding, Condition, conditional_normalization
@@ -156,10 +157,10 @@ def _resolved(family: str, defaults: Dict[str, object], values: Dict[str, object
     """`values` with None replaced by `defaults`, each checked (ValueError naming `family.key`)."""
     out = {key: defaults[key] if values[key] is None else values[key] for key in KEYS}
     for key in ("g_ch", "d_ch"):
-        if isinstance(out[key], bool) or not isinstance(out[key], int) or out[key] < 1:
+        if not is_whole(out[key]) or out[key] < 1:
             raise ValueError(f"{family}.{key} = {out[key]!r}; expected a positive integer")
     for key in ("shared_dim", "attention_resolution"):
-        if isinstance(out[key], bool) or not isinstance(out[key], int) or out[key] < 0:
+        if not is_whole(out[key]) or out[key] < 0:
             raise ValueError(f"{family}.{key} = {out[key]!r}; expected an integer >= 0 (0: none)")
     for key in ("hierarchical_z", "g_spectral_norm"):
         if not isinstance(out[key], bool):

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from gan_bench.checks import is_number
 from gan_bench.nets.conv_impl import ConvImpl
 
 Array = jnp.ndarray
@@ -165,9 +166,9 @@ def batch_norm_constants(decay: float = 0.999, epsilon: float = 1e-3) -> Tuple[f
 
     gin: `batch_norm.decay = 0.95` (PacGAN's running averages), `batch_norm.epsilon = 1e-4` (Blocks').
     """
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
+    if not is_number(decay) or not 0.0 <= decay < 1.0:
         raise ValueError(f"batch_norm.decay = {decay!r}; expected a number in [0, 1)")
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+    if not is_number(epsilon) or not epsilon > 0:
         raise ValueError(f"batch_norm.epsilon = {epsilon!r}; expected a number > 0")
     return float(decay), float(epsilon)
 

@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from gan_bench import outputs
+from gan_bench.checks import is_whole
 from gan_bench.config import TrialConfig
 from gan_bench.metrics import protocol
 from gan_bench.report.metric_groups import direction
@@ -186,7 +187,7 @@ def _read_metrics(path: str, problems: List[str]) -> List[dict]:
 
 def check_at_step(at_step: Optional[int]) -> None:
     """ValueError unless `at_step` is None or a positive whole number of steps."""
-    if at_step is not None and (isinstance(at_step, bool) or not isinstance(at_step, int) or at_step < 1):
+    if at_step is not None and (not is_whole(at_step) or at_step < 1):
         raise ValueError(f"at_step={at_step!r}: expected a positive whole number of steps")
 
 

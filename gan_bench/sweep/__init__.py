@@ -18,6 +18,7 @@ import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional, Union
 
+from gan_bench.checks import is_whole
 from gan_bench.sweep import store
 from gan_bench.sweep.spec import Trial, expand_sweep, load_sweep  # noqa: F401  (public API)
 
@@ -110,7 +111,7 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     auto = population == "auto"
-    if not auto and (isinstance(population, bool) or not isinstance(population, int)):
+    if not auto and not is_whole(population):
         raise ValueError(f"population must be a number of trials or 'auto', got {population!r}")
     if workers < 1 or (not auto and population < 1) or (max_trials is not None and max_trials < 1):
         raise ValueError(f"workers, population and max_trials must be >= 1, got {workers}, {population}, {max_trials}")
@@ -123,8 +124,7 @@ def sweep_main(sweep_file: str, results: str, executor: str = "local", workers: 
                          f"expected a positive number of bytes with population 'auto', got population {population!r}")
     if lease_ttl <= 0:
         raise ValueError(f"lease_ttl must be > 0 seconds, got {lease_ttl}")
-    if continue_to is not None and (isinstance(continue_to, bool) or not isinstance(continue_to, int)
-                                    or continue_to < 1):
+    if continue_to is not None and (not is_whole(continue_to) or continue_to < 1):
         raise ValueError(f"continue_to must be a positive number of steps, got {continue_to!r}")
     if os.path.exists(results) and not os.path.isdir(results):
         raise ValueError(f"results {results} is an existing file; expected a folder for the sweep's trials")

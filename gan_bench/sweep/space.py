@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from gan_bench.checks import is_number
+
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 
 
@@ -76,7 +78,7 @@ def check_distribution(dist) -> str:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return is_number(x) and math.isfinite(x)
 
 
 def stream_seed(random_seed: int, key: str, dist, index: int) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import gin
 from gin import config_parser
 
+from gan_bench.checks import is_whole
 from gan_bench.sweep import space
 
 SEED_KEY = "trial.seed"
@@ -213,7 +214,7 @@ def _check_params(spec: SweepSpec) -> None:
         raise err("seeds", f"sweep.seeds must be an integer >= 1, got {p['seeds']!r}")
     seed_list = p.get("seed_list", [0])
     if not isinstance(seed_list, (list, tuple)) or not seed_list or not all(
-            isinstance(s, int) and not isinstance(s, bool) for s in seed_list) or len(set(seed_list)) < len(seed_list):
+            is_whole(s) for s in seed_list) or len(set(seed_list)) < len(seed_list):
         raise err("seed_list", f"sweep.seed_list must be a non-empty list of distinct integers, got {seed_list!r}")
     if not isinstance(p.get("random_seed", 0), int):
         raise err("random_seed", f"sweep.random_seed must be an integer, got {p['random_seed']!r}")
