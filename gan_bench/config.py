@@ -192,7 +192,7 @@ def config_problems(cfg: TrialConfig) -> List[str]:
         problems.append(f"trial.batch_size = {cfg.batch_size} is not divisible by trial.pack = {cfg.pack}")
     if not problems:
         problems += conditioning_problems(cfg)
-    if not problems and cfg.lr_schedule != "constant":
+    if not problems:
         from gan_bench.gan import schedules  # pylint: disable=import-outside-toplevel
         problems += schedules.problems(cfg.lr_schedule, cfg.train_steps)  # its gin keys against the length
     if not problems and (cfg.regularizers or cfg.augment != "none" or cfg.loss in ENERGY_LOSSES):

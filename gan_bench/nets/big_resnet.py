@@ -22,7 +22,7 @@ from flax import linen as nn
 
 from gan_bench.checks import is_whole
 from gan_bench.nets.attention import SelfAttention
-from gan_bench.nets.base import BuildArgs, Discriminator, Generator, Net
+from gan_bench.nets.base import BuildArgs, Discriminator, Generator, Net, check_positive
 from gan_bench.nets.conditioning import ClassEmbedding, Condition, conditional_normalization
 from gan_bench.nets.layers import weight_init
 
@@ -156,9 +156,7 @@ def resolutions(size: int) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
 def _resolved(family: str, defaults: Dict[str, object], values: Dict[str, object]) -> Dict[str, object]:
     """`values` with None replaced by `defaults`, each checked (ValueError naming `family.key`)."""
     out = {key: defaults[key] if values[key] is None else values[key] for key in KEYS}
-    for key in ("g_ch", "d_ch"):
-        if not is_whole(out[key]) or out[key] < 1:
-            raise ValueError(f"{family}.{key} = {out[key]!r}; expected a positive integer")
+    check_positive(family, g_ch=out["g_ch"], d_ch=out["d_ch"])
     for key in ("shared_dim", "attention_resolution"):
         if not is_whole(out[key]) or out[key] < 0:
             raise ValueError(f"{family}.{key} = {out[key]!r}; expected an integer >= 0 (0: none)")

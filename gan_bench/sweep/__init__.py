@@ -154,7 +154,7 @@ def continued(results: str, trials: List[Trial], steps: int, lease_ttl: float) -
     """The trials with `trial.train_steps = steps` bound last (their ids unchanged), those done at fewer steps
     reopened (store.reopen_done). Refused, before any trial is touched, when a trial that has run follows a
     learning-rate schedule of its length (gan/schedules.py: it could not end as an uninterrupted run)."""
-    refused = [f"trial {t.id}: {problem}" for t, problem in _schedule_problems(results, trials) if problem]
+    refused = _not_continuable(results, trials)
     if refused:
         raise ValueError(f"--continue_to {steps}: cannot continue {len(refused)} trial(s): " + "; ".join(refused))
     owner = f"continue:{os.uname().nodename}:{os.getpid()}"
@@ -166,19 +166,22 @@ def continued(results: str, trials: List[Trial], steps: int, lease_ttl: float) -
             for t in trials]
 
 
-def _schedule_problems(results: str, trials: List[Trial]):
-    """(trial, why it cannot be continued or None) for each trial with a status (one that has run)."""
+def _not_continuable(results: str, trials: List[Trial]) -> List[str]:
+    """'trial ID: why' for each trial that has run (it has a status) on a schedule of its own length."""
     from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
     from gan_bench.gan.schedules import continue_problem  # pylint: disable=import-outside-toplevel
     from gan_bench.outputs import read_status  # pylint: disable=import-outside-toplevel
 
+    out = []
     for t in trials:
         try:
             started = read_status(store.trial_dir(results, t.id)) is not None
         except ValueError:
             started = True  # a damaged status: the trial has run
-        if started:
-            yield t, continue_problem(parse_config(t.gin_files, t.gin_bindings).lr_schedule)
+        problem = started and continue_problem(parse_config(t.gin_files, t.gin_bindings).lr_schedule)
+        if problem:
+            out.append(f"trial {t.id}: {problem}")
+    return out
 
 
 def sweep_progress(results: str, trials: List[Trial], workers: int, print_fn=print):
