@@ -51,15 +51,17 @@ def _add_cache_flag(parser) -> None:
 def cmd_train(args):
     _check_folder_flag("--workdir", args.workdir)
     from gan_bench import parallel  # pylint: disable=import-outside-toplevel
-    from gan_bench.config import parse_config  # pylint: disable=import-outside-toplevel
+    from gan_bench.config import parse_config, unread_bindings  # pylint: disable=import-outside-toplevel
     from gan_bench.train import run_trial  # pylint: disable=import-outside-toplevel
 
     gin_files, gin_bindings = args.gin_file, args.gin_binding
     if args.continue_to is not None:
         gin_files = _continued_files(args)
-        parse_config(gin_files, list(gin_bindings) + [f"trial.train_steps = {args.continue_to}"])
+        cfg = parse_config(gin_files, list(gin_bindings) + [f"trial.train_steps = {args.continue_to}"])
     else:
-        parse_config(gin_files, gin_bindings)  # a bad config fails here, before the folder is made
+        cfg = parse_config(gin_files, gin_bindings)  # a bad config fails here, before the folder is made
+    for key, why in unread_bindings(cfg).items():
+        logging.getLogger("gan_bench").warning("gin key %s is bound but this trial does not read it: %s", key, why)
     parallel.maybe_initialize_distributed()
     _compilation_cache(args)
     status = run_trial(args.workdir, gin_files, gin_bindings, continue_to=args.continue_to)

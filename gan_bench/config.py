@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import os
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import gin
 
@@ -199,6 +199,30 @@ def config_problems(cfg: TrialConfig) -> List[str]:
         from gan_bench.gan import objective  # pylint: disable=import-outside-toplevel
         problems += objective.problems(cfg)  # their gin keys, pairs, top-k and the loss
     return problems
+
+
+def unread_bindings(cfg: TrialConfig) -> Dict[str, str]:
+    """Gin keys bound now that no piece chosen by `cfg` reads: key -> why, e.g. `lr_linear.start` while
+    `trial.lr_schedule = 'constant'`. Each registered piece names the configurables it reads
+    (`Registry.register(name, gin_configurables)`); a key of a piece that is not chosen, and that no chosen
+    piece reads too, is unread. gin itself refuses unknown keys but not unread ones, so without this a slip
+    such as `cr.weight = 10` with 'cr' missing from `trial.regularizers` would train without the term, silently.
+    Call it while gin holds the trial's bindings (after `parse_config`)."""
+    registries = _registries()
+    unread: Dict[str, str] = {}
+    for field in REGISTRY_FIELDS:
+        registry, value = registries[field], getattr(cfg, field)
+        chosen = list(value) if field in LIST_FIELDS else [value]
+        read = {c for name in chosen for c in registry.gin_configurables(name)}
+        for name in registry.names():
+            for configurable in registry.gin_configurables(name):
+                if name in chosen or configurable in read:
+                    continue
+                why = (f"trial.{field} = {list(value)!r} does not include {name!r}" if field in LIST_FIELDS
+                       else f"trial.{field} = {value!r}, not {name!r}")
+                for key in sorted(gin.get_bindings(configurable)):
+                    unread.setdefault(f"{configurable}.{key}", why)
+    return unread
 
 
 def uses_labels(cfg: TrialConfig) -> bool:

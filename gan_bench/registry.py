@@ -5,7 +5,7 @@ Losses, penalties, architectures, datasets and metrics are chosen in gin by *nam
 family owns one `Registry`; adding a new member is one decorated function.
 """
 import difflib
-from typing import Callable, Dict, Generic, Iterable, TypeVar
+from typing import Callable, Dict, Generic, Iterable, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -31,15 +31,25 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: Dict[str, T] = {}
+        self._configurables: Dict[str, Tuple[str, ...]] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, gin_configurables: Sequence[str] = ()) -> Callable[[T], T]:
+        """Decorator registering an object under `name`. `gin_configurables`: the gin configurables whose keys
+        are read when (and only when) this entry is chosen, so that keys bound for an entry a trial does not
+        choose can be reported (`gan_bench.config.unread_bindings`)."""
         def decorator(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = obj
+            self._configurables[name] = tuple(gin_configurables)
             return obj
 
         return decorator
+
+    def gin_configurables(self, name: str) -> Tuple[str, ...]:
+        """The gin configurables entry `name` reads (given at registration; () when none)."""
+        self.get(name)  # ValueError for an unknown name
+        return self._configurables[name]
 
     def get(self, name: str) -> T:
         try:

@@ -174,7 +174,7 @@ def tfds_dataset(name: str, split: str, data_dir: Optional[str]) -> TfdsDataset:
 
 
 def _register_tfds_only(name: str):
-    @DATASETS.register(name)
+    @DATASETS.register(name, gin_configurables=("celeb_a",) if name == "celeb_a" else ())
     def load(split: str = "train", data_dir: Optional[str] = None, **options) -> TfdsDataset:
         check_options(name, options)
         return tfds_dataset(name, split, data_dir)

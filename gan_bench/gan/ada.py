@@ -209,7 +209,7 @@ def recolor(images, c):
     return images * gain[:, None, None, None] + mean_row[:, 3, None, None, None]
 
 
-@AUGMENTATIONS.register("ada")
+@AUGMENTATIONS.register("ada", gin_configurables=("ada",))
 @gin.configurable("ada")
 @dataclasses.dataclass(frozen=True)
 class ADA(Augmentation):

@@ -42,7 +42,7 @@ def _non_negative(owner, **weights):
     return number_problems(owner, [(k, v, lambda x: x >= 0, "a number >= 0") for k, v in weights.items()])
 
 
-@REGULARIZERS.register("cr")
+@REGULARIZERS.register("cr", gin_configurables=("cr",))
 @gin.configurable("cr")
 @dataclasses.dataclass(frozen=True)
 class CR(Regularizer):
@@ -62,7 +62,7 @@ class CR(Regularizer):
         return _non_negative("cr", weight=self.weight) + _transform_problems("cr", self.transform)
 
 
-@REGULARIZERS.register("bcr")
+@REGULARIZERS.register("bcr", gin_configurables=("bcr",))
 @gin.configurable("bcr")
 @dataclasses.dataclass(frozen=True)
 class BalancedCR(Regularizer):
@@ -87,7 +87,7 @@ class BalancedCR(Regularizer):
                 + _transform_problems("bcr", self.transform))
 
 
-@REGULARIZERS.register("zcr")
+@REGULARIZERS.register("zcr", gin_configurables=("zcr",))
 @gin.configurable("zcr")
 @dataclasses.dataclass(frozen=True)
 class LatentCR(Regularizer):

@@ -136,7 +136,7 @@ def apply(x, ops: Sequence[str], params: Dict[str, jnp.ndarray]):
     return x
 
 
-@AUGMENTATIONS.register("diffaugment")
+@AUGMENTATIONS.register("diffaugment", gin_configurables=("diffaugment",))
 @gin.configurable("diffaugment")
 @dataclasses.dataclass(frozen=True)
 class DiffAugment(Augmentation):

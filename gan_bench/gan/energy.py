@@ -46,13 +46,13 @@ def _energy_parts(d_real_energy, d_fake_energy):
     return jnp.mean(d_real_energy), jnp.mean(d_fake_energy)
 
 
-@LOSSES.register("began")
+@LOSSES.register("began", gin_configurables=("began",))
 def began(d_real_energy, d_fake_energy):
     """BEGAN's energy parts, (E[L(x)], E[L(G(z))]); the -k_t L(G(z)) of D's loss is `BEGANEquilibrium`'s."""
     return _energy_parts(d_real_energy, d_fake_energy)
 
 
-@LOSSES.register("ebgan")
+@LOSSES.register("ebgan", gin_configurables=("ebgan",))
 def ebgan(d_real_energy, d_fake_energy):
     """EBGAN's energy parts, (E[D(x)], E[D(G(z))]); the margin hinge and the pulling-away term are `EBGANTerms`'."""
     return _energy_parts(d_real_energy, d_fake_energy)

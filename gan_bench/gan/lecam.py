@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from gan_bench.gan.regularizers import REGULARIZERS, Regularizer, number_problems
 
 
-@REGULARIZERS.register("lecam")
+@REGULARIZERS.register("lecam", gin_configurables=("lecam",))
 @gin.configurable("lecam")
 @dataclasses.dataclass(frozen=True)
 class LeCam(Regularizer):

@@ -37,7 +37,7 @@ def orthogonal_penalty(params):
     return sum(terms, jnp.zeros((), jnp.float32))
 
 
-@REGULARIZERS.register("ortho")
+@REGULARIZERS.register("ortho", gin_configurables=("ortho",))
 @gin.configurable("ortho")
 @dataclasses.dataclass(frozen=True)
 class Orthogonal(Regularizer):

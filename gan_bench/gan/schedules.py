@@ -7,11 +7,12 @@ it, as SNGAN's code moves both optimizers' rates once per generator iteration; o
 factor is a pure function of the step, so a resumed trial and a population (each member's own rates times one
 factor) train as an uninterrupted solo run would.
 
-To add one: a function here decorated with `@schedule("name", depends_on_length=...)`. `depends_on_length`
-says the factor reads `train_steps`: such a trial cannot be continued to more steps (`--continue_to`), because
-the steps already run followed the shorter schedule.
+To add one: a function here decorated with `@schedule("name", depends_on_length=..., gin_configurables=...)`.
+`depends_on_length` says the factor reads `train_steps`: such a trial cannot be continued to more steps
+(`--continue_to`), because the steps already run followed the shorter schedule. `gin_configurables` names the
+configurable(s) holding its keys, so that keys bound while another schedule is chosen are reported.
 """
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import gin
 import jax.numpy as jnp
@@ -22,11 +23,11 @@ from gan_bench.registry import Registry
 LR_SCHEDULES: Registry = Registry("learning-rate schedule")
 
 
-def schedule(name: str, depends_on_length: bool):
-    """Register a schedule under `name` (`trial.lr_schedule = name`)."""
+def schedule(name: str, depends_on_length: bool, gin_configurables: Sequence[str] = ()):
+    """Register a schedule under `name` (`trial.lr_schedule = name`); `gin_configurables` hold its gin keys."""
     def decorator(fn):
         fn.depends_on_length = depends_on_length
-        return LR_SCHEDULES.register(name)(fn)
+        return LR_SCHEDULES.register(name, gin_configurables)(fn)
     return decorator
 
 
@@ -36,7 +37,7 @@ def constant(train_steps: int) -> None:
     del train_steps
 
 
-@schedule("linear", depends_on_length=True)
+@schedule("linear", depends_on_length=True, gin_configurables=("lr_linear",))
 @gin.configurable("lr_linear", denylist=["train_steps"])
 def linear(train_steps: int, start: int = 0) -> Callable:
     """SNGAN's schedule (Miyato et al. 2018: chainer's LinearShift of Adam's alpha to 0 over the generator

@@ -32,7 +32,7 @@ def generator_loss_is_per_fake(loss_fn) -> bool:
     return abs(whole - each) <= 1e-5 * max(1.0, abs(whole))
 
 
-@REGULARIZERS.register("topk")
+@REGULARIZERS.register("topk", gin_configurables=("topk",))
 @gin.configurable("topk", denylist=["train_examples"])
 @dataclasses.dataclass(frozen=True)
 class TopK(Regularizer):

@@ -198,7 +198,7 @@ def _extract(images: np.ndarray, settings: FeatureSettings) -> Dict[str, np.ndar
 
 
 # ------------------------------------------------------------------ the metrics
-@METRICS.register("fid")
+@METRICS.register("fid", gin_configurables=("fid", "inception_features"))
 def _fid(ctx: EvalContext) -> Dict[str, Any]:
     opts = fid_options()
     real, fake = ctx.features("real"), ctx.features("fake")
@@ -247,7 +247,7 @@ def _reference_split_fids(ctx: EvalContext, opts: FIDOptions, fake: np.ndarray, 
     return row
 
 
-@METRICS.register("intra_fid")
+@METRICS.register("intra_fid", gin_configurables=("inception_features",))
 def _intra_fid(ctx: EvalContext) -> Dict[str, Any]:
     """`intra_fid` (mean over classes) and `intra_fid_class_<c>` per class, on Inception pool3 features."""
     if ctx.real_labels is None or ctx.fake_labels is None:
@@ -259,13 +259,13 @@ def _intra_fid(ctx: EvalContext) -> Dict[str, Any]:
     return row
 
 
-@METRICS.register("inception_score")
+@METRICS.register("inception_score", gin_configurables=("inception_features",))
 def _inception_score(ctx: EvalContext) -> Dict[str, Any]:
     mean, std = inception_score(ctx.inception("fake")["logits"], splits=min(10, len(ctx.fake)))
     return {"is_mean": mean, "is_std": std, "is_protocol": ctx.protocol("inception_logits", use_real=False)}
 
 
-@METRICS.register("kid")
+@METRICS.register("kid", gin_configurables=("kid", "inception_features"))
 def _kid(ctx: EvalContext) -> Dict[str, Any]:
     opts = kid_options()
     real, fake = ctx.features("real"), ctx.features("fake")
@@ -278,7 +278,7 @@ def _kid(ctx: EvalContext) -> Dict[str, Any]:
     return row
 
 
-@METRICS.register("prd")
+@METRICS.register("prd", gin_configurables=("inception_features",))
 def _prd(ctx: EvalContext) -> Dict[str, Any]:
     real, fake = ctx.features("real"), ctx.features("fake")
     n = min(len(real), len(fake))  # PRD needs balanced sets
@@ -287,7 +287,7 @@ def _prd(ctx: EvalContext) -> Dict[str, Any]:
     return {"prd_f8": f8, "prd_f1_8": f1_8, "prd_protocol": ctx.protocol("inception_pool3")}
 
 
-@METRICS.register("prdc")
+@METRICS.register("prdc", gin_configurables=("inception_features",))
 def _prdc(ctx: EvalContext) -> Dict[str, Any]:
     values = prdc(ctx.features("real"), ctx.features("fake"), nearest_k=5)
     return {**{f"prdc_{k}": v for k, v in values.items()}, "prdc_protocol": ctx.protocol("inception_pool3")}
@@ -320,7 +320,7 @@ def _stacked_mnist_modes(ctx: EvalContext) -> Dict[str, float]:
     return {"stacked_mnist_modes": stats["modes_covered"], "stacked_mnist_kl": stats["kl_to_uniform"]}
 
 
-@METRICS.register("polygon_prf")
+@METRICS.register("polygon_prf", gin_configurables=("polygon_prf",))
 def _polygon_prf(ctx: EvalContext) -> Dict[str, float]:
     if ctx.generate is None or not ctx.z_dim:
         raise ValueError("polygon_prf needs ctx.generate and ctx.z_dim for latent inversion")

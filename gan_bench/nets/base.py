@@ -197,7 +197,7 @@ def architecture(name: str, *, images: bool = False, multiple_of: int = 1,
             _check_data_shape(name, args.data_shape, images, multiple_of, image_size)
             return configurable(args)
 
-        ARCHITECTURES.register(name)(make)
+        ARCHITECTURES.register(name, gin_configurables=(name,))(make)
         return configurable
 
     return decorator

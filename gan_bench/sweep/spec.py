@@ -11,6 +11,7 @@ bindings: comments and formatting of base files do not change ids, their values 
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import tokenize
@@ -22,6 +23,7 @@ from gin import config_parser
 from gan_bench.checks import is_whole
 from gan_bench.sweep import space
 
+log = logging.getLogger("gan_bench")
 SEED_KEY = "trial.seed"
 SWEEP_PARAMS = ("grid", "random", "conditional", "num_random", "seeds", "seed_list", "random_seed")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -345,14 +347,18 @@ def validate_trials(spec: SweepSpec, trials: List[Trial]) -> None:
     `parse_config`, as the trial itself will (registered names, choices, ranges; nothing is built).
 
     Raises SweepError listing every problem, one line each naming the sweep file, the trial, the key, the
-    bad value and the known values.
+    bad value and the known values. Logs a warning for each gin key that no trial reads (`unread_bindings`):
+    a key that some trials of a grid read and others do not is the grid at work; one that none reads is a slip.
     """
-    from gan_bench.config import one_line, parse_config  # pylint: disable=import-outside-toplevel
+    from gan_bench.config import one_line, parse_config, unread_bindings  # pylint: disable=import-outside-toplevel
 
     lines = value_problems(spec, trials)
+    unread_by_all: Optional[Dict[str, str]] = None
     for t in trials:
         try:
-            parse_config(t.gin_files, t.gin_bindings)
+            unread = unread_bindings(parse_config(t.gin_files, t.gin_bindings))
+            unread_by_all = unread if unread_by_all is None else {
+                k: why for k, why in unread_by_all.items() if k in unread}
             continue
         except ValueError as e:
             problems = [one_line(e)]
@@ -365,6 +371,9 @@ def validate_trials(spec: SweepSpec, trials: List[Trial]) -> None:
                                 f"trial {t.id} with bindings {json.dumps(t.bindings)}: {'; '.join(problems)}")))
     if lines:
         raise SweepError(lines)
+    for key, why in (unread_by_all or {}).items():
+        log.warning("%s: gin key %s is bound but none of the %d trials reads it (%s in the first trial)",
+                    spec.path, key, len(trials), why)
 
 
 def expand_sweep(path: str, max_trials: Optional[int] = None, validate: bool = True) -> List[Trial]:
