@@ -201,15 +201,38 @@ def config_problems(cfg: TrialConfig) -> List[str]:
     return problems
 
 
+# trial.<field> -> (whether cfg reads it, why not): fields that only some choices of other fields read. Not
+# listed: protocol switches a preset sets for every variant of its study (trial.pack_keeps_d_batch, which
+# PacGAN's presets set also for the unpacked GAN).
+DEPENDENT_FIELDS = {
+    "penalty_weight": (lambda c: c.penalty not in ("none", "weight_clipping"),
+                       lambda c: f"trial.penalty = {c.penalty!r} adds no weighted term"),
+    "clip_value": (lambda c: c.penalty == "weight_clipping",
+                   lambda c: f"trial.penalty = {c.penalty!r}, not 'weight_clipping'"),
+    "ac_weight": (lambda c: c.d_conditioning == "ac", lambda c: f"trial.d_conditioning = {c.d_conditioning!r}, not 'ac'"),
+    "ema_start": (lambda c: c.ema_decay > 0, lambda c: f"trial.ema_decay = {c.ema_decay!r} keeps no EMA of G"),
+    "beta1": (lambda c: c.optimizer == "adam", lambda c: f"trial.optimizer = {c.optimizer!r} has no beta1"),
+    "beta2": (lambda c: c.optimizer == "adam", lambda c: f"trial.optimizer = {c.optimizer!r} has no beta2"),
+    "train_subset_seed": (lambda c: c.train_fraction < 1.0,
+                          lambda c: f"trial.train_fraction = {c.train_fraction!r} trains on the whole split"),
+}
+
+
 def unread_bindings(cfg: TrialConfig) -> Dict[str, str]:
     """Gin keys bound now that no piece chosen by `cfg` reads: key -> why, e.g. `lr_linear.start` while
     `trial.lr_schedule = 'constant'`. Each registered piece names the configurables it reads
     (`Registry.register(name, gin_configurables)`); a key of a piece that is not chosen, and that no chosen
     piece reads too, is unread. gin itself refuses unknown keys but not unread ones, so without this a slip
     such as `cr.weight = 10` with 'cr' missing from `trial.regularizers` would train without the term, silently.
+    Trial fields that only some choices of other fields read (`DEPENDENT_FIELDS`: `trial.clip_value` without
+    weight clipping, `trial.beta1` with RMSProp, ...) are reported the same way when bound.
     Call it while gin holds the trial's bindings (after `parse_config`)."""
     registries = _registries()
     unread: Dict[str, str] = {}
+    bound_fields = gin.get_bindings("trial")
+    for field, (reads, why) in DEPENDENT_FIELDS.items():
+        if field in bound_fields and not reads(cfg):
+            unread[f"trial.{field}"] = why(cfg)
     for field in REGISTRY_FIELDS:
         registry, value = registries[field], getattr(cfg, field)
         chosen = list(value) if field in LIST_FIELDS else [value]

@@ -42,6 +42,28 @@ def test_a_key_of_a_piece_not_chosen_is_reported_and_of_a_chosen_one_is_not(key,
     assert unread(f"{key} = {value}", *chosen) == {}
 
 
+@pytest.mark.parametrize("field, value, not_read, read, why", [
+    ("clip_value", "0.05", ["trial.penalty = 'wgan_gp'"], ["trial.penalty = 'weight_clipping'"],
+     "trial.penalty = 'wgan_gp', not 'weight_clipping'"),
+    ("penalty_weight", "5.0", [], ["trial.penalty = 'r1'"], "trial.penalty = 'none' adds no weighted term"),
+    ("penalty_weight", "5.0", ["trial.penalty = 'weight_clipping'"], ["trial.penalty = 'dragan'"],
+     "trial.penalty = 'weight_clipping' adds no weighted term"),
+    ("beta1", "0.0", ["trial.optimizer = 'rmsprop'"], ["trial.optimizer = 'adam'"],
+     "trial.optimizer = 'rmsprop' has no beta1"),
+    ("ema_start", "100", [], ["trial.ema_decay = 0.999"], "trial.ema_decay = 0.0 keeps no EMA of G"),
+    ("train_subset_seed", "3", [], ["trial.train_fraction = 0.5"],
+     "trial.train_fraction = 1.0 trains on the whole split"),
+    ("ac_weight", "0.5", ["trial.d_conditioning = 'projection'", "trial.dataset = 'mnist'",
+                          "trial.architecture = 'dcgan'"],
+     ["trial.d_conditioning = 'ac'", "trial.dataset = 'mnist'", "trial.architecture = 'dcgan'"],
+     "trial.d_conditioning = 'projection', not 'ac'"),
+])
+def test_a_trial_field_that_the_other_choices_do_not_read(field, value, not_read, read, why):
+    assert unread(f"trial.{field} = {value}", *not_read) == {f"trial.{field}": why}
+    assert unread(f"trial.{field} = {value}", *read) == {}
+    assert unread(*not_read) == {}  # left at its default it is not a binding
+
+
 def test_a_configurable_shared_by_pieces_is_read_when_any_of_them_is_chosen():
     """inception_features.* is read by every Inception metric: kid alone reads it, modes_2d does not."""
     assert unread("inception_features.batch_size = 10", "trial.metrics = ['kid']") == {}
