@@ -33,8 +33,8 @@ from gan_bench.metrics.options import FIDOptions, fid_options, kid_options
 from gan_bench.metrics.reference_stats import FeatureSettings, feature_settings
 from gan_bench.registry import Registry
 
+# Each metric registers the gin configurables it reads: `inception_features` marks those on Inception features.
 METRICS: Registry = Registry("metric")
-INCEPTION_METRICS = ("fid", "inception_score", "kid", "prd", "prdc", "intra_fid")  # the metrics with protocol records
 
 
 def check_settings(names: Sequence[str]) -> None:
@@ -43,7 +43,7 @@ def check_settings(names: Sequence[str]) -> None:
         raise ValueError(f"metric names must be a list of strings, got the string {names!r}")
     for name in names:
         METRICS.get(name)  # ValueError naming the unknown metric and the known ones
-    if set(names) & set(INCEPTION_METRICS):
+    if any("inception_features" in METRICS.gin_configurables(name) for name in names):
         feature_settings()
     if "fid" in names:
         fid_options()
