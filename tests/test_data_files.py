@@ -7,6 +7,7 @@ computed crop and TF1-bilinear values.
 import gzip
 import os
 import struct
+import tempfile
 import time
 
 import numpy as np
@@ -250,3 +251,18 @@ def test_tfds_unprepared_fails_fast_naming_dataset_dir_and_command(tmp_path):
         data.load("mnist", "train", data_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"'imagenet_64' has no split 'dev'"):
         data.load("imagenet_64", "dev", data_dir=str(tmp_path))
+
+
+def test_tfds_unprepared_leaves_nothing_in_the_temp_folder(tmp_path, monkeypatch):
+    """tensorflow-datasets makes a temporary folder (mkdtemp, suffix 'tfds') for the dataset info of a builder
+    that has none prepared, and never removes it: one empty folder per failed load, hundreds on a machine
+    that runs the suite often. The oracle is the temp folder's listing before and after."""
+    pytest.importorskip("tensorflow_datasets")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    for name in ("celeb_a", "lsun_bedroom"):
+        with pytest.raises(ValueError, match="tfds build"):
+            data.load(name, "train", data_dir=str(tmp_path / "data"))
+    assert sorted(os.listdir(scratch)) == []
+    assert tempfile.gettempdir() == str(scratch)  # the process's temp folder is the one it was

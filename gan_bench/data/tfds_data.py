@@ -20,6 +20,7 @@ import contextlib
 import glob
 import logging
 import os
+import tempfile
 from typing import Callable, Optional
 
 import gin
@@ -133,6 +134,21 @@ def prepared_versions(where: str, tfds_name: str) -> list:
 
 
 @contextlib.contextmanager
+def _own_temp_folder():
+    """tfds makes a temporary folder (`tempfile.mkdtemp`) for the dataset info of a builder that has none
+    prepared and never removes it: one empty `/tmp/tmp*tfds` per failed load. Its temporary files go to a
+    folder of ours while it runs, and that folder is removed after. Only the process-wide default moves; the
+    project's own temporary files all name their folder (`gan_bench.atomic`)."""
+    with tempfile.TemporaryDirectory(prefix="gan_bench_tfds_") as folder:
+        before = tempfile.tempdir
+        tempfile.tempdir = folder
+        try:
+            yield
+        finally:
+            tempfile.tempdir = before
+
+
+@contextlib.contextmanager
 def _quiet_absl_warnings():
     """tfds logs warnings about the folders it probes (through absl) before it fails; the ValueError raised
     below says what is missing and what to do, in one message."""
@@ -158,7 +174,7 @@ def tfds_dataset(name: str, split: str, data_dir: Optional[str]) -> TfdsDataset:
         raise ValueError(f"dataset {name!r} needs tensorflow-datasets (pip install tensorflow-datasets) "
                          f"and data prepared with `{command}`") from e
     try:
-        with _quiet_absl_warnings():
+        with _quiet_absl_warnings(), _own_temp_folder():
             source = tfds.data_source(tfds_name, split=splits[split], data_dir=data_dir, download=False)
     except Exception as e:  # not prepared, prepared as TFRecord, unknown version, ...
         if not prepared_versions(where, tfds_name):  # tfds' own text would speak of folders that are empty
