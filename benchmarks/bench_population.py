@@ -14,8 +14,11 @@ compiles the sizes themselves for the exact figure that `gan-bench sweep --popul
   python3 benchmarks/bench_population.py --nets mlp,infogan,dcgan --population 1,4,8,16 --image_batch 64 --reps 5
   python3 benchmarks/bench_population.py --nets dcgan,sndcgan,resnet_cifar --dcgan_population 8 --image_batch 64 \
       --conv_impl xla,cpu_tuned      # both convolution implementations, one row each
+  python3 benchmarks/bench_population.py --nets sndcgan --dcgan_population 8 --image_batch 64 --n_disc 5
+      # the Kurach SNDCGAN CIFAR-10 preset's own step (n_disc 5): its trials/hour, population vs solo
 
-`--conv_impl` (comma list of auto, xla, cpu_tuned; default auto) sets `trial.conv_impl` of both the population
+`--n_disc` (default 1) sets the discriminator steps of each generator step for every net; a trial's length
+stays in generator steps, so trials/hour falls with it. `--conv_impl` (comma list of auto, xla, cpu_tuned; default auto) sets `trial.conv_impl` of both the population
 and the solo runs. `--precision` sets the matmul / conv precision as in bench_train_step.py.
 
 End to end (`--sweep P`): what a user of `gan-bench sweep` sees. P ring8 trials of the preset (2,000 steps,
@@ -51,17 +54,17 @@ SETTINGS = {
 SPECTRAL_D = ("sndcgan", "resnet_cifar")  # their presets' D norm; the others run without one
 
 
-def config(net: str, batch: int, conv: str = "auto"):
+def config(net: str, batch: int, conv: str = "auto", n_disc: int = 1):
     shape, extra, _ = SETTINGS[net]
     extra = [*extra, f"trial.conv_impl = '{conv}'"]
     if net == "mlp":  # the ring of 8 Gaussians, the preset's batch 128
-        return trial_config("mlp", (2,), 128, 1, ["trial.dataset = 'ring8'", "trial.d_norm = 'none'", *extra])
+        return trial_config("mlp", (2,), 128, n_disc, ["trial.dataset = 'ring8'", "trial.d_norm = 'none'", *extra])
     d_norm = D_NORM[net] if net in SPECTRAL_D else "none"
-    return trial_config(net, shape, batch, 1, [f"trial.d_norm = '{d_norm}'", *extra])
+    return trial_config(net, shape, batch, n_disc, [f"trial.d_norm = '{d_norm}'", *extra])
 
 
-def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str = "auto") -> dict:
-    cfg = config(net, batch, conv)
+def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str = "auto", n_disc: int = 1) -> dict:
+    cfg = config(net, batch, conv, n_disc)
     timings = {}
     runs, compiled = [], []
     for label, p, stacked in (("population", members, True), ("solo", 1, False)):
@@ -84,7 +87,8 @@ def bench(net: str, members: int, batch: int, reps: int, steps: int, conv: str =
     solo_rate = steps / statistics.median(solo_times)
     arithmetic = arithmetic_figures(members, pop_rate, solo_rate, lowered)
     trial_len = SETTINGS[net][2]
-    return {"net": net, "P": members, "batch": cfg.batch_size, "conv_impl": conv, "d_norm": cfg.d_norm, "reps": reps, "steps": steps, **timings,
+    return {"net": net, "P": members, "batch": cfg.batch_size, "n_disc": cfg.n_disc, "conv_impl": conv,
+            "d_norm": cfg.d_norm, "reps": reps, "steps": steps, **timings,
             "population_member_steps_s": pop_rate, "sequential_member_steps_s": solo_rate,
             "population_trials_per_hour": pop_rate * 3600 / trial_len,
             "sequential_trials_per_hour": solo_rate * 3600 / trial_len, "speedup": pop_rate / solo_rate,
@@ -171,7 +175,7 @@ def bench_sweep(trials: int, steps: int, modes) -> list:
 
 
 def print_row(r: dict) -> None:
-    print(f"{r['net']:12s} {r['conv_impl']:9s} {r['P']:3d} {r['batch']:5d} "
+    print(f"{r['net']:12s} {r['conv_impl']:9s} {r['P']:3d} {r['batch']:5d} {r['n_disc']:3d} "
           f"{r['population_compile_s']:9.1f}/{r['solo_compile_s']:<8.1f} "
           f"{r['population_member_steps_s']:18.2f} {r['sequential_member_steps_s']:8.2f} "
           f"{r['speedup']:8.2f} {r['population_trials_per_hour']:12.2f} "
@@ -196,6 +200,8 @@ def main(argv=None) -> int:
     p.add_argument("--dcgan_population", default="1,4",
                    help="population sizes P for dcgan, sndcgan and resnet_cifar (slow on CPU)")
     p.add_argument("--image_batch", type=int, default=16, help="batch of infogan and dcgan (presets: 64)")
+    p.add_argument("--n_disc", type=int, default=1,
+                   help="discriminator steps per generator step, every net (the Kurach SNDCGAN preset: 5)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--steps", type=int, default=20, help="steps per repetition of mlp")
     p.add_argument("--image_steps", type=int, default=2, help="steps per repetition of infogan and dcgan")
@@ -217,13 +223,14 @@ def main(argv=None) -> int:
         raise ValueError(f"--nets: unknown {unknown}; choose from {sorted(SETTINGS)}")
     sizes = {n: [int(x) for x in (args.population if n in ("mlp", "infogan") else args.dcgan_population).split(",")]
              for n in nets}
-    if min([min(v) for v in sizes.values()] + [1]) < 1 or min(args.image_batch, args.reps, args.steps, args.image_steps) < 1:
-        raise ValueError("population sizes, --image_batch, --reps, --steps and --image_steps must be >= 1")
+    if min([min(v) for v in sizes.values()] + [1]) < 1 or min(args.image_batch, args.reps, args.steps, args.image_steps,
+                                                             args.n_disc) < 1:
+        raise ValueError("population sizes, --image_batch, --n_disc, --reps, --steps and --image_steps must be >= 1")
     set_precision(args.precision)
     info = machine_info()
     info["precision"] = args.precision
     print(json.dumps(info))
-    print(f"{'net':12s} {'conv':9s} {'P':>3s} {'batch':>5s} {'compile pop/solo s':>18s} {'member-steps/s pop':>18s} "
+    print(f"{'net':12s} {'conv':9s} {'P':>3s} {'batch':>5s} {'n_d':>3s} {'compile pop/solo s':>18s} {'member-steps/s pop':>18s} "
           f"{'seq':>8s} {'speed-up':>8s} {'trials/h pop':>12s} {'seq':>8s} {'GB pop':>9s} {'GB solo':>9s} "
           f"{'max P':>7s} {'TFLOP/s P':>8s} {'solo':>8s}")
     rows = []
@@ -231,7 +238,7 @@ def main(argv=None) -> int:
         for conv in convs:
             for members in sizes[net]:
                 r = bench(net, members, args.image_batch, args.reps,
-                          args.steps if net == "mlp" else args.image_steps, conv)
+                          args.steps if net == "mlp" else args.image_steps, conv, args.n_disc)
                 rows.append(r)
                 print_row(r)
                 if args.json:  # after every row: a run stopped by a time limit keeps what it measured

@@ -85,9 +85,9 @@ def import_torch():
 
 
 PRECISIONS = {"default": None, "float32": ("highest", False), "tf32": ("tensorfloat32", True)}
-# --precision -> the trials' `trial.precision`. The engine traces its step under that policy, which overrides
-# the process-wide JAX setting, so a benchmark at tf32 must say so to the trial too (None: the trial's default).
-TRIAL_POLICIES = {"default": None, "float32": "float32", "tf32": "tf32"}
+# The trials' `trial.precision`, the --precision name itself (None for "default": the trial's own default). The
+# engine traces its step under that policy, which overrides the process-wide JAX setting, so a benchmark at tf32
+# must say so to the trial too.
 _trial_policy = None  # set by set_precision, read by precision_bindings
 
 
@@ -97,7 +97,7 @@ def set_precision(name: str) -> None:
     global _trial_policy  # pylint: disable=global-statement
     if name not in PRECISIONS:
         raise ValueError(f"--precision: {name!r} is not one of {', '.join(PRECISIONS)}")
-    _trial_policy = TRIAL_POLICIES[name]
+    _trial_policy = None if name == "default" else name
     if PRECISIONS[name] is None:
         return
     jax_precision, tf32 = PRECISIONS[name]

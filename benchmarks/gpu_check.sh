@@ -12,7 +12,10 @@
 #                TF32 precision on both sides; each net's row is kept as soon as it is measured, so BigGAN, last,
 #                is the one a timeout drops
 #   population   member-steps/s of a vmapped population P = 8 vs solo, the same three nets, batch 64,
-#                trial.conv_impl = xla and cpu_tuned
+#                n_disc 1; each net's row is kept as soon as it is measured (ResNet-CIFAR, last, is the one a
+#                timeout drops)
+#   population_kurach  the same for the Kurach SNDCGAN CIFAR-10 preset's own step (batch 64, n_disc 5): its
+#                trials/hour on one GPU, population P = 8 vs one trial after another
 #   steps_per_call  the PacGAN ring MLP (pack 4) as a population of 10, K = 1 vs 50 steps per compiled call:
 #                member-steps/s and the host's batch-loading share (sizes results/pacgan_table*/run_gpu.sh)
 #   precision    gan_bench's train step under trial.precision = float32, tf32, bf16: images/s and loss drift
@@ -99,6 +102,8 @@ if [ $TINY = 1 ]; then
     STEP_ARGS=(--nets dcgan --batch 2 --n_disc 1 --reps 1 --steps 1 --torch_compile_backend aot_eager)
     POP_CONV=xla,cpu_tuned
     POP_ARGS=(--nets infogan --population 2 --image_batch 2 --image_steps 1 --reps 1)  # smallest conv net
+    KURACH_ARGS=(--nets infogan --population 2 --image_batch 2 --image_steps 1 --reps 1 --n_disc 2)
+    KURACH_CAP=40
     FID_ARGS=(--n 4 --batch 2 --size 8 --torch_device auto)
     CACHE_ARGS=(--arch mlp --batch 8 --steps 2)
     FID_CACHE_ARGS=(--n 2 --batch 2 --size 8 --precision float32)
@@ -116,7 +121,9 @@ if [ $TINY = 1 ]; then
 else
     STEP_ARGS=(--nets $NETS --reps 3 --steps 10)  # batch 64, n_disc 1; biggan 50, 4
     POP_CONV=xla  # cpu_tuned's forms compiled for over a minute on an H200 and lose there (BENCHMARKS.md)
-    POP_ARGS=(--nets dcgan,sndcgan --dcgan_population 8 --image_batch 64 --image_steps 10 --reps 3)
+    POP_ARGS=(--nets dcgan,sndcgan,resnet_cifar --dcgan_population 8 --image_batch 64 --image_steps 10 --reps 3)
+    KURACH_ARGS=(--nets sndcgan --dcgan_population 8 --image_batch 64 --image_steps 4 --reps 3 --n_disc 5)
+    KURACH_CAP=70  # two compiles (~30 s each) and 24 timed steps of each side
     FID_ARGS=(--n 2000 --batch 200 --torch_device auto)
     CACHE_ARGS=(--gpu --arch dcgan --batch 64 --steps 3)
     FID_CACHE_ARGS=(--n 200 --batch 200 --precision float32)
@@ -130,13 +137,15 @@ else
                      -k "precision or spectral_norm or full_float32")
     NUMERICS_TESTS=(tests/test_metrics_fid.py)
     # train_step population fid_tf32 fid_float32 cache precision_tests numerics precision (seconds)
-    CAPS=(210 70 80 60 20 50 25 40)  # train_step: 150 s for the three nets, 60 s more for BigGAN
+    CAPS=(210 100 80 60 20 50 25 40)  # train_step: 150 s for the three nets, 60 s more for BigGAN
 fi
 
 run_stage train_step "${CAPS[0]}" "$PY" benchmarks/bench_train_step.py "${STEP_ARGS[@]}" --no_im2col \
     --torch_compile --precision tf32 --json "$OUT/train_step.json"
 run_stage population "${CAPS[1]}" "$PY" benchmarks/bench_population.py "${POP_ARGS[@]}" --conv_impl "$POP_CONV" \
     --precision tf32 --json "$OUT/population.json"
+run_stage population_kurach "$KURACH_CAP" "$PY" benchmarks/bench_population.py "${KURACH_ARGS[@]}" \
+    --conv_impl "${POP_CONV%%,*}" --precision tf32 --json "$OUT/population_kurach.json"  # xla, as on the GPU
 run_stage steps_per_call "$CALL_CAP" "$PY" benchmarks/bench_steps_per_call.py "${CALL_ARGS[@]}" \
     --json "$OUT/steps_per_call.json"
 run_stage precision "${CAPS[7]}" "$PY" benchmarks/bench_precision.py "${POLICY_ARGS[@]}" --json "$OUT/precision.json"

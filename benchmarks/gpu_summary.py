@@ -64,6 +64,13 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
                                                         "speedup", "population_peak_bytes", "solo_peak_bytes",
                                                         "largest_P_estimate", "population_tflop_s",
                                                         "solo_tflop_s")} for r in pop["population"]]
+    kurach = _load(folder, "population_kurach.json")
+    if kurach:
+        machine = machine or kurach["machine"]
+        summary["population_kurach"] = [{k: r.get(k) for k in ("net", "conv_impl", "P", "batch", "n_disc", "speedup",
+                                                                "population_trials_per_hour",
+                                                                "sequential_trials_per_hour", "trial_steps")}
+                                        for r in kurach["population"]]
     calls = _load(folder, "steps_per_call.json")
     if calls:
         machine = machine or calls["machine"]
@@ -122,6 +129,10 @@ def summarize(folder: str, seconds, tiny: bool) -> tuple:
                          f"{_fmt(r['speedup'], '8.2f')} {_fmt(gb[0], '6.2f')} / {_fmt(gb[1], '<4.2f')} "
                          f"{'-' if r.get('largest_P_estimate') is None else r['largest_P_estimate']:>6} "
                          f"{_fmt(r.get('population_tflop_s'), '8.3f')} / {_fmt(r.get('solo_tflop_s'), '<8.3f')}")
+    for r in summary.get("population_kurach", []):
+        lines.append(f"trials/hour, {r['net']} B {r['batch']} n_disc {r['n_disc']}, {r['trial_steps']} steps "
+                     f"({r['conv_impl']}): population P = {r['P']} {_fmt(r['population_trials_per_hour'], '.2f')}, "
+                     f"one after another {_fmt(r['sequential_trials_per_hour'], '.2f')} (x{_fmt(r['speedup'])})")
     if "steps_per_call" in summary:
         calls = summary["steps_per_call"]
         lines.append(f"steps per call, PacGAN MLP, P = {calls['population']} ({', '.join(calls['bindings'])}): "
