@@ -18,8 +18,9 @@ compiles the sizes themselves for the exact figure that `gan-bench sweep --popul
       # the Kurach SNDCGAN CIFAR-10 preset's own step (n_disc 5): its trials/hour, population vs solo
 
 `--n_disc` (default 1) sets the discriminator steps of each generator step for every net; a trial's length
-stays in generator steps, so trials/hour falls with it. `--conv_impl` (comma list of auto, xla, cpu_tuned; default auto) sets `trial.conv_impl` of both the population
-and the solo runs. `--precision` sets the matmul / conv precision as in bench_train_step.py.
+stays in generator steps, so trials/hour falls with it. `--conv_impl` (comma list of auto, xla, cpu_tuned;
+default auto) sets `trial.conv_impl` of both the population and the solo runs. `--precision` sets the matmul /
+conv precision as in bench_train_step.py.
 
 End to end (`--sweep P`): what a user of `gan-bench sweep` sees. P ring8 trials of the preset (2,000 steps,
 evaluation and checkpoints included), differing in seed and learning rates, run as real sweeps in fresh results
@@ -230,7 +231,8 @@ def main(argv=None) -> int:
     info = machine_info()
     info["precision"] = args.precision
     print(json.dumps(info))
-    print(f"{'net':12s} {'conv':9s} {'P':>3s} {'batch':>5s} {'n_d':>3s} {'compile pop/solo s':>18s} {'member-steps/s pop':>18s} "
+    print(f"{'net':12s} {'conv':9s} {'P':>3s} {'batch':>5s} {'n_d':>3s} {'compile pop/solo s':>18s} "
+          f"{'member-steps/s pop':>18s} "
           f"{'seq':>8s} {'speed-up':>8s} {'trials/h pop':>12s} {'seq':>8s} {'GB pop':>9s} {'GB solo':>9s} "
           f"{'max P':>7s} {'TFLOP/s P':>8s} {'solo':>8s}")
     rows = []
